@@ -1,0 +1,37 @@
+"""Named errors. Entry points turn these into one clear line or a 4xx response."""
+
+
+class PapertideError(Exception):
+    """Base of every error papertide reports to a user."""
+
+
+class SettingError(PapertideError):
+    """A setting has an unknown name or a value of the wrong kind."""
+
+
+class UnknownSource(PapertideError):
+    """No source plugin by that name."""
+
+
+class SourceUnavailable(PapertideError):
+    """A source could not be reached or answered with an error."""
+
+
+class SourceGarbage(PapertideError):
+    """A source answered with something that is not what it should send."""
+
+
+class InvalidRecord(PapertideError):
+    """One record from a source cannot be stored; the batch goes on without it."""
+
+
+class StoreError(PapertideError):
+    """The store cannot be opened or is in an unexpected state."""
+
+
+class PaperNotFound(PapertideError):
+    """No paper with that id is in the store."""
+
+
+class BadInput(PapertideError):
+    """A value given by the user cannot be understood."""

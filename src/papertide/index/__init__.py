@@ -1,0 +1,1 @@
+"""Indexing: how text is analysed for search (query parsing today; embeddings next)."""

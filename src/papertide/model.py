@@ -1,0 +1,154 @@
+"""The paper record every source produces and the store consumes.
+
+Sources build ``PaperRecord`` objects through ``make_record``, which cleans
+text and rejects what cannot be stored with ``InvalidRecord`` and a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+from papertide.errors import InvalidRecord
+
+# New-style (2503.11677v2) and old-style (hep-th/9901001v1) arXiv identifiers.
+_ARXIV_NEW = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
+_ARXIV_OLD = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
+_ARXIV_PREFIX = re.compile(r"^(?:arxiv:|https?://(?:export\.)?arxiv\.org/(?:abs|pdf)/)", re.I)
+# C0/C1 control characters other than tab and newline.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[ \t\r\n]+")
+
+
+@dataclass
+class Signal:
+    """One observation of a signal (upvotes, comments, stars...) at a time."""
+
+    kind: str
+    value: float
+    observed_at: str  # ISO 8601, UTC
+    source: str
+
+
+@dataclass
+class PaperRecord:
+    """A paper as one source saw it. Empty fields mean 'this source does not know'."""
+
+    id: str
+    title: str
+    source: str
+    version: int | None = None
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    primary_category: str = ""
+    published: str = ""  # YYYY-MM-DD
+    updated: str = ""    # YYYY-MM-DD
+    doi: str = ""
+    journal_ref: str = ""
+    comment: str = ""
+    links: dict[str, Any] = field(default_factory=dict)  # abs, pdf, code: [..], project
+    keywords: list[str] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+
+
+def split_arxiv_id(raw: str) -> tuple[str, int | None]:
+    """``'arXiv:2503.11677v2'`` -> ``('2503.11677', 2)``; raises InvalidRecord."""
+    text = _ARXIV_PREFIX.sub("", str(raw).strip())
+    for pattern in (_ARXIV_NEW, _ARXIV_OLD):
+        m = pattern.match(text)
+        if m:
+            return m.group(1), int(m.group(2)) if m.group(2) else None
+    raise InvalidRecord(f"not an arXiv id: {str(raw)[:40]!r}")
+
+
+def canonical_id(raw: str) -> str:
+    """The store id for user input: arXiv ids lose their version, others pass through."""
+    try:
+        return split_arxiv_id(raw)[0]
+    except InvalidRecord:
+        return str(raw).strip()
+
+
+def clean_text(value: Any, *, field_name: str, keep_newlines: bool = False) -> str:
+    """Text with control characters removed and whitespace folded."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{field_name} is {type(value).__name__}, not text")
+    value = _CONTROL.sub("", value)
+    if keep_newlines:
+        paragraphs = [_SPACES.sub(" ", p).strip() for p in re.split(r"\n\s*\n", value)]
+        return "\n\n".join(p for p in paragraphs if p)
+    return _SPACES.sub(" ", value).strip()
+
+
+def parse_day(value: Any, *, field_name: str) -> str:
+    """An ISO date or datetime -> 'YYYY-MM-DD'; '' for missing; InvalidRecord if garbled."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{field_name} is {type(value).__name__}, not a date")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        raise InvalidRecord(f"invalid {field_name} date {text[:30]!r}") from None
+
+
+def _text_list(values: Any, *, field_name: str) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = values.split()
+    if not isinstance(values, (list, tuple)):
+        raise InvalidRecord(f"{field_name} is {type(values).__name__}, not a list")
+    out: list[str] = []
+    for v in values:
+        text = clean_text(v, field_name=field_name)
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 20000,
+                abstract: Any = None, authors: Any = None, categories: Any = None,
+                version: int | None = None, **fields: Any) -> PaperRecord:
+    """Validate and clean one record; raise InvalidRecord with a reason."""
+    title_text = clean_text(title, field_name="title")
+    if not title_text:
+        raise InvalidRecord("missing title")
+    abstract_text = clean_text(abstract, field_name="abstract", keep_newlines=True)
+    if len(abstract_text) > max_abstract_chars:
+        raise InvalidRecord(f"abstract too long ({len(abstract_text)} chars)")
+    cats = _text_list(categories, field_name="categories")
+    record = PaperRecord(
+        id=id, source=source, version=version, title=title_text, abstract=abstract_text,
+        authors=_text_list(authors, field_name="authors"), categories=cats,
+        primary_category=clean_text(fields.pop("primary_category", None), field_name="primary_category")
+        or (cats[0] if cats else ""),
+        published=parse_day(fields.pop("published", None), field_name="published"),
+        updated=parse_day(fields.pop("updated", None), field_name="updated"),
+        doi=clean_text(fields.pop("doi", None), field_name="doi"),
+        journal_ref=clean_text(fields.pop("journal_ref", None), field_name="journal_ref"),
+        comment=clean_text(fields.pop("comment", None), field_name="comment"),
+        links=fields.pop("links", None) or {},
+        keywords=_text_list(fields.pop("keywords", None), field_name="keywords"),
+        signals=fields.pop("signals", None) or [],
+    )
+    if fields:
+        raise TypeError(f"unexpected record fields: {sorted(fields)}")
+    return record
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    """Items in first-seen order without repeats."""
+    return list(dict.fromkeys(i for i in items if i))

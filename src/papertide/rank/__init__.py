@@ -1,0 +1,1 @@
+"""Ranking: pure functions from plain data to (ids, scores) — search, trending."""

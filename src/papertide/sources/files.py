@@ -1,0 +1,150 @@
+"""The ``files`` source: JSONL files of arXiv records or raw Hugging Face daily items.
+
+Plain or gzip, detected by magic bytes; the record format is detected per line
+(an object with a ``paper`` object is a Hugging Face item). Streams: a file is
+never loaded whole. The checkpoint is the byte offset of the last stored line,
+so an interrupted import resumes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from papertide.errors import InvalidRecord, SourceUnavailable
+from papertide.model import PaperRecord, make_record, split_arxiv_id
+from papertide.settings import Settings
+from papertide.sources import hf_daily
+from papertide.sources.base import Page, SyncRequest
+from papertide.sources.links import code_links
+
+
+def parse_arxiv_line(obj: Any, *, max_abstract_chars: int = 20000) -> PaperRecord:
+    """One arXiv JSONL object (the shared-data format) -> a record."""
+    if not isinstance(obj, dict):
+        raise InvalidRecord("line is not a JSON object")
+    if not isinstance(obj.get("id"), str):
+        raise InvalidRecord("record has no id")
+    paper_id, version = split_arxiv_id(obj["id"])
+    abstract, comment = obj.get("abstract"), obj.get("comment")
+    links = {"abs": obj.get("abs_url") or f"https://arxiv.org/abs/{paper_id}",
+             "pdf": obj.get("pdf_url") or f"https://arxiv.org/pdf/{paper_id}",
+             "code": code_links(comment if isinstance(comment, str) else None,
+                                abstract if isinstance(abstract, str) else None)}
+    return make_record(
+        id=paper_id, version=version, source="file:arxiv", title=obj.get("title"), abstract=abstract,
+        authors=obj.get("authors"), categories=obj.get("categories"),
+        primary_category=obj.get("primary_category"),
+        published=obj.get("published") or obj.get("first_seen"), updated=obj.get("updated"),
+        doi=obj.get("doi"), journal_ref=obj.get("journal_ref"), comment=comment, links=links,
+        max_abstract_chars=max_abstract_chars,
+    )
+
+
+def _open(path: Path) -> io.BufferedIOBase:
+    raw = path.open("rb")
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    raw.seek(0)
+    return raw  # type: ignore[return-value]
+
+
+class FilesSource:
+    """Import JSONL (optionally gzipped) files from any path."""
+
+    name = "files"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Iterator[Page]:
+        for raw_path in request.paths:
+            path = Path(raw_path).expanduser()
+            if not path.is_file():
+                raise SourceUnavailable(f"no such file: {raw_path}")
+            yield from self._file_pages(path, checkpoints)
+
+    def _file_pages(self, path: Path, checkpoints: dict[str, dict]) -> Iterator[Page]:
+        stat = path.stat()
+        key = f"files:{path.resolve()}"
+        saved = checkpoints.get(key, {})
+        # A changed file (size or mtime) is read again from the start.
+        same_file = saved.get("size") == stat.st_size and saved.get("mtime") == stat.st_mtime
+        line_no = saved.get("line", 0) if same_file else 0
+        if same_file and saved.get("done"):
+            return
+        stamp = {"size": stat.st_size, "mtime": stat.st_mtime}
+        if _is_json_array(path):
+            yield self._array_page(path, key, stamp)
+            return
+        page = Page(checkpoint_key=key)
+        batch = self.settings.batch_size
+        try:
+            with _open(path) as handle:
+                number = line_no
+                for number, line in enumerate(handle, 1):
+                    if number <= line_no:
+                        continue
+                    self._parse_line(line, number, path.name, page)
+                    if page.fetched >= batch:
+                        page.checkpoint = {**stamp, "line": number, "done": False}
+                        yield page
+                        page = Page(checkpoint_key=key)
+                page.checkpoint = {**stamp, "line": number if page.fetched else line_no, "done": True}
+                yield page
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise SourceUnavailable(f"cannot read {path.name}: {exc}") from None
+
+    def _array_page(self, path: Path, key: str, stamp: dict) -> Page:
+        """A whole saved daily-papers response: small, so read at once."""
+        page = Page(checkpoint_key=key, checkpoint={**stamp, "line": 0, "done": True})
+        try:
+            with _open(path) as handle:
+                items = json.load(handle)
+        except (ValueError, UnicodeDecodeError):
+            page.skipped.append((path.name, "not valid JSON"))
+            page.fetched = 1
+            return page
+        for number, item in enumerate(items, 1):
+            self._parse_line(json.dumps(item).encode(), number, path.name, page)
+        return page
+
+    def _parse_line(self, line: bytes, number: int, name: str, page: Page) -> None:
+        if not line.strip():
+            return
+        page.fetched += 1
+        where = f"{name}:{number}"
+        limit = self.settings.max_abstract_chars
+        try:
+            obj = json.loads(line)
+            if isinstance(obj, dict) and "paper" in obj:
+                observed = obj.get("_listing_date") or obj.get("publishedAt")
+                record = hf_daily.parse_item(obj, source="file:hf", max_abstract_chars=limit,
+                                             observed_at=_observed_at(observed, name))
+            else:
+                record = parse_arxiv_line(obj, max_abstract_chars=limit)
+        except (ValueError, UnicodeDecodeError):
+            page.skipped.append((where, "not valid JSON"))
+            return
+        except InvalidRecord as exc:
+            page.skipped.append((where, str(exc)))
+            return
+        page.records.append(record)
+
+
+def _is_json_array(path: Path) -> bool:
+    """A saved API response (a JSON array) rather than JSON lines."""
+    with _open(path) as handle:
+        return handle.read(64).lstrip()[:1] == b"["
+
+
+def _observed_at(listing_date: Any, name: str) -> str:
+    """When a file's signal values were seen: its item's listing day (the best a file tells)."""
+    if isinstance(listing_date, str) and len(listing_date) >= 10:
+        return listing_date[:10] + "T00:00:00+00:00"
+    raise InvalidRecord("item has no listing date for its signals")

@@ -1,0 +1,15 @@
+"""Helpers shared by the SQLite store modules."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from papertide.store import merge
+
+_MAX_VARS = 900  # stay under SQLite's bound-parameter limit
+_COLUMNS = ("id", *merge.FIELDS, "author_names", "added_at", "changed_at")
+
+
+def _chunks(items: list[Any], size: int = _MAX_VARS) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

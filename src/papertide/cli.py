@@ -143,8 +143,19 @@ def sync(obj: Context, source: str, since: str | None, until: str | None, sets: 
                           max_results=max_results)
     if source == "arxiv-api" and not (ids or query):
         raise click.UsageError("arxiv-api needs --id or --query")
-    for name in (["arxiv-oai", "hf-daily"] if source == "all" else [source]):
-        _sync(obj, name, request, as_json)
+    if source != "all":
+        _sync(obj, source, request, as_json)
+        return
+    # The default sources one after the other: one unreachable source does not stop the next.
+    failed = []
+    for name in ("arxiv-oai", "hf-daily"):
+        try:
+            _sync(obj, name, request, as_json)
+        except PapertideError as exc:
+            click.echo(f"papertide: error: {name}: {exc}", err=True)
+            failed.append(name)
+    if failed:
+        sys.exit(1)
 
 
 # -- find --------------------------------------------------------------------------
@@ -172,7 +183,6 @@ def _print_paper_line(rank: int, paper: Any, score: float | None) -> None:
 def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], since: str | None,
            until: str | None, as_json: bool) -> None:
     """Search papers. Understands "phrases", -exclusions, author:, cat:, since:, until:."""
-    from papertide.index.query import parse_date
     from papertide.rank.search import search as run_search
 
     filters = Filters(categories=list(categories),
@@ -188,7 +198,6 @@ def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], si
         click.echo("No papers match. Try fewer words, or check `papertide stats` for what is stored.")
     for rank, (paper, score) in enumerate(hits, 1):
         _print_paper_line(rank, paper, score)
-    _ = parse_date
 
 
 def _span(value: str | None, name: str, *, end: bool) -> str | None:
@@ -267,12 +276,18 @@ def stats(obj: Context, as_json: bool) -> None:
 
 
 @cli.command("settings")
-def settings_cmd() -> None:
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (docs/settings.md is made this way).")
+def settings_cmd(markdown: bool) -> None:
     """List every setting, its environment variable, default and help."""
     from papertide.settings import SETTINGS
 
+    if markdown:
+        click.echo("| setting | environment variable | default | what it does |\n|---|---|---|---|")
     for s in SETTINGS:
-        click.echo(f"{s.name}  ({s.env}, default {s.default!r})\n    {s.help}")
+        if markdown:
+            click.echo(f"| `{s.name}` | `{s.env}` | `{s.default!r}` | {s.help} |")
+        else:
+            click.echo(f"{s.name}  ({s.env}, default {s.default!r})\n    {s.help}")
 
 
 def main() -> None:

@@ -17,9 +17,11 @@ from papertide.errors import InvalidRecord
 _ARXIV_NEW = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
 _ARXIV_OLD = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
 _ARXIV_PREFIX = re.compile(r"^(?:arxiv:|https?://(?:export\.)?arxiv\.org/(?:abs|pdf)/)", re.I)
-# C0/C1 control characters other than tab and newline.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0/C1 control characters other than tab and newline, and lone surrogates (which a
+# JSON parser may let through from a "\ud800" escape but UTF-8 cannot store).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\r\n]+")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 @dataclass
@@ -73,14 +75,26 @@ def canonical_id(raw: str) -> str:
 
 
 def clean_text(value: Any, *, field_name: str, keep_newlines: bool = False) -> str:
-    """Text with control characters removed and whitespace folded."""
+    """Text with control characters removed and whitespace folded.
+
+    Runs of spaces, tabs and line breaks become one space; with ``keep_newlines``
+    paragraphs (separated by a blank line) are kept, joined by one blank line.
+    """
     if value is None:
         return ""
     if not isinstance(value, str):
         raise InvalidRecord(f"{field_name} is {type(value).__name__}, not text")
+    # Fast path, same result: when the text is printable apart from its line breaks it
+    # holds no control characters and no whitespace but ' ' and '\n', so folding is a
+    # split/join. Most titles and abstracts take it; the regexes below are far slower.
+    flat = value.replace("\n", " ")
+    if flat.isprintable() and not (keep_newlines and _PARAGRAPH_BREAK.search(value)):
+        if "  " in flat or flat[:1] == " " or flat[-1:] == " ":
+            return " ".join(flat.split())
+        return flat
     value = _CONTROL.sub("", value)
     if keep_newlines:
-        paragraphs = [_SPACES.sub(" ", p).strip() for p in re.split(r"\n\s*\n", value)]
+        paragraphs = [_SPACES.sub(" ", p).strip() for p in _PARAGRAPH_BREAK.split(value)]
         return "\n\n".join(p for p in paragraphs if p)
     return _SPACES.sub(" ", value).strip()
 
@@ -107,12 +121,14 @@ def _text_list(values: Any, *, field_name: str) -> list[str]:
         values = values.split()
     if not isinstance(values, (list, tuple)):
         raise InvalidRecord(f"{field_name} is {type(values).__name__}, not a list")
-    out: list[str] = []
+    out: dict[str, None] = {}  # ordered set: lists of thousands of authors stay linear
     for v in values:
-        text = clean_text(v, field_name=field_name)
-        if text and text not in out:
-            out.append(text)
-    return out
+        # Names are short and almost always clean already; skip the call when so.
+        if not (isinstance(v, str) and v.isprintable() and v.strip() == v and "  " not in v):
+            v = clean_text(v, field_name=field_name)
+        if v:
+            out[v] = None
+    return list(out)
 
 
 def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 20000,

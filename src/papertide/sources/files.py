@@ -2,17 +2,25 @@
 
 Plain or gzip, detected by magic bytes; the record format is detected per line
 (an object with a ``paper`` object is a Hugging Face item). Streams: a file is
-never loaded whole. The checkpoint is the byte offset of the last stored line,
-so an interrupted import resumes.
+never loaded whole. The checkpoint is the number of the last stored line, so an
+interrupted import resumes after it.
+
+A thread reads and parses the next pages while the caller stores the current one
+(SQLite lets go of the GIL while it works); pages parsed but not yet stored when
+the caller stops are dropped, so checkpoints are only ever those of stored pages.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import json
+from collections import deque
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+import orjson
 
 from papertide.errors import InvalidRecord, SourceUnavailable
 from papertide.model import PaperRecord, make_record, split_arxiv_id
@@ -20,6 +28,36 @@ from papertide.settings import Settings
 from papertide.sources import hf_daily
 from papertide.sources.base import Page, SyncRequest
 from papertide.sources.links import code_links
+
+_READ_AHEAD = 2  # pages parsed ahead of the one being stored
+
+# Host names of every link ``code_links`` accepts. Its rejoining of wrapped lines only
+# drops whitespace after '/', '-', '_' or '.', so it cannot assemble 'http' or these names.
+_CODE_HOSTS = ("github", "gitlab", "bitbucket", "codeberg", "huggingface")
+
+
+def _code_link_span(text: Any) -> str:
+    """The part of ``text`` where ``code_links`` can find a link ('' when none can be there).
+
+    A cheap test that spares most texts the regexes: every link needs 'http' and one of
+    the host names, and none starts before the first 'http' (found in the lower-cased
+    text, which keeps the offsets of ASCII text).
+    """
+    if not isinstance(text, str) or not text:
+        return ""
+    if not text.isascii():
+        return text  # non-ASCII letters match case-insensitively in ways str.lower() differs
+    lower = text.lower()
+    start = lower.find("http")
+    if start < 0 or not any(host in lower for host in _CODE_HOSTS):
+        return ""
+    return text[start:]
+
+
+def find_code_links(*texts: Any) -> list[str]:
+    """``code_links(*texts)``, faster: texts that cannot hold a link are skipped."""
+    spans = [span for span in map(_code_link_span, texts) if span]
+    return code_links(*spans) if spans else []
 
 
 def parse_arxiv_line(obj: Any, *, max_abstract_chars: int = 20000) -> PaperRecord:
@@ -32,8 +70,7 @@ def parse_arxiv_line(obj: Any, *, max_abstract_chars: int = 20000) -> PaperRecor
     abstract, comment = obj.get("abstract"), obj.get("comment")
     links = {"abs": obj.get("abs_url") or f"https://arxiv.org/abs/{paper_id}",
              "pdf": obj.get("pdf_url") or f"https://arxiv.org/pdf/{paper_id}",
-             "code": code_links(comment if isinstance(comment, str) else None,
-                                abstract if isinstance(abstract, str) else None)}
+             "code": find_code_links(comment, abstract)}
     return make_record(
         id=paper_id, version=version, source="file:arxiv", title=obj.get("title"), abstract=abstract,
         authors=obj.get("authors"), categories=obj.get("categories"),
@@ -46,11 +83,12 @@ def parse_arxiv_line(obj: Any, *, max_abstract_chars: int = 20000) -> PaperRecor
 
 def _open(path: Path) -> io.BufferedIOBase:
     raw = path.open("rb")
-    if raw.read(2) == b"\x1f\x8b":
+    if raw.read(2) != b"\x1f\x8b":
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    raw.seek(0)
-    return raw  # type: ignore[return-value]
+        return raw  # type: ignore[return-value]
+    raw.close()
+    # A large C-level buffer: lines are then split without a Python call per line.
+    return io.BufferedReader(gzip.GzipFile(path, "rb"), 1 << 20)  # type: ignore[arg-type]
 
 
 class FilesSource:
@@ -62,6 +100,9 @@ class FilesSource:
         self.settings = settings
 
     def pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Iterator[Page]:
+        return read_ahead(self._pages(request, checkpoints), _READ_AHEAD)
+
+    def _pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Generator[Page, None, None]:
         for raw_path in request.paths:
             path = Path(raw_path).expanduser()
             if not path.is_file():
@@ -78,39 +119,43 @@ class FilesSource:
         if same_file and saved.get("done"):
             return
         stamp = {"size": stat.st_size, "mtime": stat.st_mtime}
-        if _is_json_array(path):
-            yield self._array_page(path, key, stamp)
-            return
-        page = Page(checkpoint_key=key)
-        batch = self.settings.batch_size
         try:
-            with _open(path) as handle:
-                number = line_no
-                for number, line in enumerate(handle, 1):
-                    if number <= line_no:
-                        continue
-                    self._parse_line(line, number, path.name, page)
-                    if page.fetched >= batch:
-                        page.checkpoint = {**stamp, "line": number, "done": False}
-                        yield page
-                        page = Page(checkpoint_key=key)
-                page.checkpoint = {**stamp, "line": number if page.fetched else line_no, "done": True}
-                yield page
+            if _is_json_array(path):
+                yield self._array_page(path, key, stamp)
+            else:
+                yield from self._line_pages(path, key, stamp, line_no)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise SourceUnavailable(f"cannot read {path.name}: {exc}") from None
+
+    def _line_pages(self, path: Path, key: str, stamp: dict, line_no: int) -> Iterator[Page]:
+        """Pages of ``batch_size`` lines after line ``line_no``; the last one is marked done."""
+        page = Page(checkpoint_key=key)
+        batch = self.settings.batch_size
+        with _open(path) as handle:
+            number = line_no
+            for number, line in enumerate(handle, 1):
+                if number <= line_no:
+                    continue
+                self._parse_line(line, number, path.name, page)
+                if page.fetched >= batch:
+                    page.checkpoint = {**stamp, "line": number, "done": False}
+                    yield page
+                    page = Page(checkpoint_key=key)
+            page.checkpoint = {**stamp, "line": number if page.fetched else line_no, "done": True}
+            yield page
 
     def _array_page(self, path: Path, key: str, stamp: dict) -> Page:
         """A whole saved daily-papers response: small, so read at once."""
         page = Page(checkpoint_key=key, checkpoint={**stamp, "line": 0, "done": True})
         try:
             with _open(path) as handle:
-                items = json.load(handle)
-        except (ValueError, UnicodeDecodeError):
+                items = orjson.loads(handle.read())
+        except orjson.JSONDecodeError:
             page.skipped.append((path.name, "not valid JSON"))
             page.fetched = 1
             return page
         for number, item in enumerate(items, 1):
-            self._parse_line(json.dumps(item).encode(), number, path.name, page)
+            self._parse_line(orjson.dumps(item), number, path.name, page)
         return page
 
     def _parse_line(self, line: bytes, number: int, name: str, page: Page) -> None:
@@ -120,20 +165,40 @@ class FilesSource:
         where = f"{name}:{number}"
         limit = self.settings.max_abstract_chars
         try:
-            obj = json.loads(line)
+            obj = orjson.loads(line)
             if isinstance(obj, dict) and "paper" in obj:
                 observed = obj.get("_listing_date") or obj.get("publishedAt")
                 record = hf_daily.parse_item(obj, source="file:hf", max_abstract_chars=limit,
                                              observed_at=_observed_at(observed, name))
             else:
                 record = parse_arxiv_line(obj, max_abstract_chars=limit)
-        except (ValueError, UnicodeDecodeError):
+        except orjson.JSONDecodeError:  # also invalid UTF-8; a ValueError
             page.skipped.append((where, "not valid JSON"))
             return
         except InvalidRecord as exc:
             page.skipped.append((where, str(exc)))
             return
         page.records.append(record)
+
+
+def read_ahead(pages: Generator[Page, None, None], depth: int) -> Iterator[Page]:
+    """The pages of ``pages`` in order, with up to ``depth`` of them made ahead by a thread.
+
+    Errors raised while making a page are raised here, in order. When the caller stops
+    early (an error, Ctrl-C), the pages made ahead are dropped and ``pages`` is closed.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="papertide-read-ahead") as pool:
+        # One worker runs the next() calls one after another, in the order submitted.
+        ahead = deque(pool.submit(next, pages, None) for _ in range(depth))
+        try:
+            while (page := ahead.popleft().result()) is not None:
+                ahead.append(pool.submit(next, pages, None))
+                yield page
+        finally:
+            for future in ahead:
+                future.cancel()
+            pool.shutdown(wait=True)
+            pages.close()
 
 
 def _is_json_array(path: Path) -> bool:

@@ -1,38 +1,54 @@
-"""SQLite: writing and reading papers, provenance, signals and checkpoints."""
+"""SQLite: writing and reading papers, provenance, signals and checkpoints.
+
+A page is written set-wise: one query reads which of its papers exist, merging
+happens in Python, and every table gets one statement or ``executemany``.
+New and changed papers reach the FTS5 index through one ``INSERT ... SELECT``
+per page instead of the per-row triggers (see migration 0003 for why); while
+ingest writes, a row in ``fts_bulk_write`` holds those triggers off, and they
+keep indexing every other write.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+import sqlite3
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from operator import itemgetter
+from typing import Any
 
 from papertide.model import PaperRecord, Signal, utc_now
 from papertide.sources.base import Page
 from papertide.store import merge
 from papertide.store.base import IngestResult, StoredPaper
-from papertide.store.sqlite_util import _COLUMNS, _chunks
+from papertide.store.sqlite_util import _chunks
+
+_PAPER_COLUMNS = ("pk", "id", *merge.FIELDS, "author_names", "added_at", "changed_at")
+_INDEXED = ("title", "abstract", "authors")  # merge-owned columns behind the keyword index
+_FTS_COLUMNS = "title, abstract, author_names"
+_Row = dict[str, Any]
+_WRITER_CACHE_KIB = 65536  # page cache of a connection that ingests
 
 
 class PapersMixin:
     """Papers in and out. Mixed into ``SQLiteStore``; ``self.db`` is the connection."""
 
+    db: sqlite3.Connection
+    _bulk_fts: bool | None = None  # has migration 0003 run? (asked once)
+    _writer_cache: bool = False  # has this connection's cache been enlarged for writing?
+
     def ingest(self, page: Page) -> IngestResult:
-        result = IngestResult()
         now = utc_now()
-        self.db.execute("BEGIN IMMEDIATE")
+        if not self._writer_cache:
+            # A page dirties more than the default 2 MB cache holds: pages then spill to
+            # the WAL and are read back and written again. Only a writing process pays it.
+            self.db.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
+            self._writer_cache = True
         try:
-            existing = self._rows_by_id(list({r.id for r in page.records}))
-            current = dict(existing)
-            for record in page.records:  # in arrival order, so later records merge over earlier
-                row = current.get(record.id)
-                current[record.id] = merge.record_row(record) if row is None else merge.merge(row, record)
-            inserts = [{**merge.encode(row), "id": pid, "added_at": now, "changed_at": now}
-                       for pid, row in current.items() if pid not in existing]
-            updates = [{**merge.encode(row), "id": pid, "changed_at": now}
-                       for pid, row in current.items() if pid in existing and row != existing[pid]]
-            self._write(inserts, updates)
-            result.new, result.updated = len(inserts), len(updates)
-            result.unchanged = len(current) - result.new - result.updated
-            result.signals = self._record_provenance_and_signals(page.records, now)
+            self.db.execute("BEGIN IMMEDIATE")
+            result = self._write_records(page.records, now)
             if page.checkpoint_key is not None:
                 self.db.execute(
                     "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) "
@@ -40,38 +56,109 @@ class PapersMixin:
                     (page.checkpoint_key, json.dumps(page.checkpoint or {}), now))
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         return result
 
-    def _rows_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        rows: dict[str, dict[str, Any]] = {}
+    def _rollback(self) -> None:
+        # Ctrl-C is raised when the statement it interrupted has returned: that may be
+        # a COMMIT that went through (the page is then stored) or a BEGIN that did.
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    def _write_records(self, records: list[PaperRecord], now: str) -> IngestResult:
+        existing = self._rows_by_id(list(dict.fromkeys(r.id for r in records)))
+        merged: dict[str, _Row] = {}
+        for record in records:  # in arrival order, so later records merge over earlier
+            row = merged.get(record.id)
+            if row is None and record.id in existing:
+                row = existing[record.id][1]
+            merged[record.id] = merge.record_row(record) if row is None else merge.merge(row, record)
+        pks = {pid: pk for pid, (pk, _) in existing.items()}
+        new = [pid for pid in merged if pid not in existing]
+        changed = [pid for pid in merged if pid in existing and merged[pid] != existing[pid][1]]
+        with self._fts_by_page() as bulk:
+            self._insert_papers(new, merged, pks, now, bulk)
+            self._update_papers(changed, merged, existing, now, bulk)
+        signals = self._record_provenance_and_signals(records, pks, now)
+        return IngestResult(new=len(new), updated=len(changed),
+                            unchanged=len(merged) - len(new) - len(changed), signals=signals)
+
+    @contextmanager
+    def _fts_by_page(self) -> Iterator[bool]:
+        """Hold the FTS triggers off (inside the caller's transaction); yields False if the
+        store predates migration 0003, in which case the triggers index as before."""
+        if not self._has_bulk_fts():
+            yield False
+            return
+        self.db.execute("INSERT INTO fts_bulk_write (active) VALUES (1)")
+        yield True
+        self.db.execute("DELETE FROM fts_bulk_write")
+
+    def _has_bulk_fts(self) -> bool:
+        if self._bulk_fts is None:
+            self._bulk_fts = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fts_bulk_write'").fetchone() is not None
+        return self._bulk_fts
+
+    def _insert_papers(self, ids: list[str], merged: dict[str, _Row], pks: dict[str, int],
+                       now: str, bulk: bool) -> None:
+        if not ids:
+            return
+        # The write lock is held, so the pks after the largest are ours: the same ones
+        # SQLite would choose, known without asking back for each row.
+        first = self.db.execute("SELECT coalesce(max(pk), 0) + 1 FROM papers").fetchone()[0]
+        rows = []
+        for pk, pid in enumerate(ids, first):
+            pks[pid] = pk
+            rows.append((pk, pid, *merge.encode_values(merged[pid]), now, now))
+        marks = ", ".join("?" * len(_PAPER_COLUMNS))
+        self.db.executemany(f"INSERT INTO papers ({', '.join(_PAPER_COLUMNS)}) VALUES ({marks})", rows)
+        if bulk:
+            self.db.execute(f"INSERT INTO papers_fts (rowid, {_FTS_COLUMNS}) "
+                            f"SELECT pk, {_FTS_COLUMNS} FROM papers WHERE pk BETWEEN ? AND ?",
+                            (first, first + len(ids) - 1))
+        self.db.execute("INSERT OR IGNORE INTO paper_categories (category, pk) SELECT c.value, p.pk "
+                        "FROM papers p, json_each(p.categories) c WHERE p.pk BETWEEN ? AND ?",
+                        (first, first + len(ids) - 1))
+
+    def _update_papers(self, ids: list[str], merged: dict[str, _Row],
+                       existing: dict[str, tuple[int, _Row]], now: str, bulk: bool) -> None:
+        if not ids:
+            return
+        reindex = [existing[pid][0] for pid in ids
+                   if any(merged[pid][f] != existing[pid][1][f] for f in _INDEXED)]
+        if bulk:  # take the old text out of the index while the table still holds it
+            self._fts_write(reindex, delete=True)
+        sets = ", ".join(f"{c} = ?" for c in (*merge.FIELDS, "author_names", "changed_at"))
+        self.db.executemany(f"UPDATE papers SET {sets} WHERE pk = ?",
+                            [(*merge.encode_values(merged[pid]), now, existing[pid][0]) for pid in ids])
+        if bulk:
+            self._fts_write(reindex)
+        recategorised = [pid for pid in ids if merged[pid]["categories"] != existing[pid][1]["categories"]]
+        for chunk in _chunks([existing[pid][0] for pid in recategorised]):
+            self.db.execute(f"DELETE FROM paper_categories WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
+        self.db.executemany("INSERT OR IGNORE INTO paper_categories (category, pk) VALUES (?, ?)",
+                            [(c, existing[pid][0]) for pid in recategorised for c in merged[pid]["categories"]])
+
+    def _fts_write(self, pks: list[int], *, delete: bool = False) -> None:
+        """Index papers as the table holds them, or with ``delete`` take them out of the index."""
+        target, head = ("papers_fts, rowid", "'delete', pk") if delete else ("rowid", "pk")
+        for chunk in _chunks(pks):
+            self.db.execute(f"INSERT INTO papers_fts ({target}, {_FTS_COLUMNS}) SELECT {head}, {_FTS_COLUMNS} "
+                            f"FROM papers WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
+
+    def _rows_by_id(self, ids: list[str]) -> dict[str, tuple[int, _Row]]:
+        """Existing papers by id: (pk, merge-owned columns decoded)."""
+        rows: dict[str, tuple[int, _Row]] = {}
+        cursor = self.db.cursor()
+        cursor.row_factory = None  # plain tuples: this reads a whole page of papers
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            cursor = self.db.execute(
-                f"SELECT id, {', '.join(merge.FIELDS)} FROM papers WHERE id IN ({marks})", chunk)
-            for r in cursor:
-                row = merge.decode(dict(r))
-                rows[row.pop("id")] = row
+            for values in cursor.execute(
+                    f"SELECT pk, id, {', '.join(merge.FIELDS)} FROM papers WHERE id IN ({marks})", chunk):
+                rows[values[1]] = (values[0], merge.decode(dict(zip(merge.FIELDS, values[2:]))))
         return rows
-
-    def _write(self, inserts: list[dict], updates: list[dict]) -> None:
-        if inserts:
-            cols = ", ".join(_COLUMNS)
-            marks = ", ".join(f":{c}" for c in _COLUMNS)
-            self.db.executemany(f"INSERT INTO papers ({cols}) VALUES ({marks})", inserts)
-        if updates:
-            sets = ", ".join(f"{c} = :{c}" for c in (*merge.FIELDS, "author_names", "changed_at"))
-            self.db.executemany(f"UPDATE papers SET {sets} WHERE id = :id", updates)
-        changed = inserts + updates
-        if changed:
-            ids = [r["id"] for r in changed]
-            pks = self._pks(ids)
-            for chunk in _chunks([pks[i] for i in ids]):
-                self.db.execute(f"DELETE FROM paper_categories WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
-            self.db.executemany(
-                "INSERT OR IGNORE INTO paper_categories (category, pk) VALUES (?, ?)",
-                [(c, pks[r["id"]]) for r in changed for c in json.loads(r["categories"])])
 
     def _pks(self, ids: list[str]) -> dict[str, int]:
         pks: dict[str, int] = {}
@@ -80,28 +167,57 @@ class PapersMixin:
             pks.update(self.db.execute(f"SELECT id, pk FROM papers WHERE id IN ({marks})", chunk).fetchall())
         return pks
 
-    def _record_provenance_and_signals(self, records: list[PaperRecord], now: str) -> int:
-        pks = self._pks(list({r.id for r in records}))
+    def _record_provenance_and_signals(self, records: list[PaperRecord], pks: dict[str, int], now: str) -> int:
         self.db.executemany(
             "INSERT OR IGNORE INTO provenance (pk, source, first_seen) VALUES (?, ?, ?)",
-            [(pks[r.id], r.source, now) for r in records])
-        observations = [(pks[r.id], s) for r in records for s in r.signals]
-        return self.add_signals(observations, in_transaction=True)
+            [(pk, source, now) for pk, source in dict.fromkeys((pks[r.id], r.source) for r in records)])
+        return self.add_signals([(pks[r.id], s) for r in records for s in r.signals], in_transaction=True)
 
     def add_signals(self, observations: list[tuple[int, Signal]], *, in_transaction: bool = False) -> int:
-        """Store observations whose value differs from the latest one known before them."""
-        added = 0
-        for pk, s in observations:
-            last = self.db.execute(
-                "SELECT value FROM signals WHERE pk = ? AND kind = ? AND source = ? AND observed_at <= ? "
-                "ORDER BY observed_at DESC LIMIT 1", (pk, s.kind, s.source, s.observed_at)).fetchone()
-            if last is not None and last[0] == s.value:
-                continue
-            cursor = self.db.execute(
-                "INSERT OR IGNORE INTO signals (pk, kind, source, observed_at, value) VALUES (?, ?, ?, ?, ?)",
-                (pk, s.kind, s.source, s.observed_at, float(s.value)))
-            added += cursor.rowcount
+        """Store observations whose value differs from the latest one known before them.
+
+        "Known" includes the observations before it in ``observations``. An observation
+        at a time already stored for its series is dropped. Without ``in_transaction``
+        the writes get a transaction of their own.
+        """
+        if not observations:
+            return 0
+        if in_transaction:
+            return self._add_signals(observations)
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            added = self._add_signals(observations)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
         return added
+
+    def _add_signals(self, observations: list[tuple[int, Signal]]) -> int:
+        history = self._signal_history({pk for pk, _ in observations})
+        rows = []
+        for pk, s in observations:
+            series = history[(pk, s.kind, s.source)]  # (observed_at, value), oldest first
+            at = bisect_right(series, s.observed_at, key=_OBSERVED_AT)
+            if at and (series[at - 1][1] == s.value or series[at - 1][0] == s.observed_at):
+                continue
+            series.insert(at, (s.observed_at, float(s.value)))
+            rows.append((pk, s.kind, s.source, s.observed_at, float(s.value)))
+        cursor = self.db.executemany(
+            "INSERT OR IGNORE INTO signals (pk, kind, source, observed_at, value) VALUES (?, ?, ?, ?, ?)", rows)
+        return cursor.rowcount if rows else 0
+
+    def _signal_history(self, pks: set[int]) -> defaultdict[tuple[int, str, str], list[tuple[str, float]]]:
+        history: defaultdict[tuple[int, str, str], list[tuple[str, float]]] = defaultdict(list)
+        cursor = self.db.cursor()
+        cursor.row_factory = None
+        for chunk in _chunks(sorted(pks)):
+            marks = ",".join("?" * len(chunk))
+            for pk, kind, source, observed_at, value in cursor.execute(
+                    f"SELECT pk, kind, source, observed_at, value FROM signals WHERE pk IN ({marks}) "
+                    "ORDER BY pk, kind, source, observed_at", chunk):
+                history[(pk, kind, source)].append((observed_at, value))
+        return history
 
     def checkpoints(self, prefix: str) -> dict[str, dict]:
         rows = self.db.execute("SELECT key, value FROM checkpoints WHERE key >= ? AND key < ?",
@@ -136,3 +252,5 @@ class PapersMixin:
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM papers").fetchone()[0]
 
+
+_OBSERVED_AT = itemgetter(0)

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
+from papertide.errors import PapertideError
 from papertide.sources.base import Page, Source, SyncRequest
 from papertide.store import IngestResult, Store
 
@@ -54,11 +55,18 @@ def run_sync(source: Source, request: SyncRequest, store: Store,
             _add_page(report, page, store.ingest(page))
             if on_page:
                 on_page(report)
-    finally:
-        # Pages already stored stay stored; keep their terms' statistics current.
-        if report.new or report.updated:
-            store.refresh_term_stats()
+    except PapertideError:
+        # Pages already stored stay stored; keep the search statistics current for them.
+        # (After Ctrl-C the user wants out now: a stale index is rebuilt on the next search.)
+        _refresh(store, report)
+        raise
+    _refresh(store, report)
     return report
+
+
+def _refresh(store: Store, report: SyncReport) -> None:
+    if report.new or report.updated:
+        store.refresh_term_stats()
 
 
 def _add_page(report: SyncReport, page: Page, result: IngestResult) -> None:

@@ -1,20 +1,44 @@
-"""Search entry point: a query string and filters in, ranked paper ids out."""
+"""Search entry point: a query string and filters in, ranked paper ids out.
+
+Free text is ranked by the store's in-memory BM25F index (index/bm25.py) when it
+has one; FTS5 decides the yes/no parts (phrases, ``author:``, exclusions) and
+ranks on its own when there is no such index or nothing to score (``author:``
+alone). See docs/search.md.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from papertide.index import bm25
 from papertide.index.query import ParsedQuery, parse_query
-from papertide.rank.keyword import KeywordParams, build_match, select_terms
+from papertide.rank.keyword import (
+    KeywordParams,
+    build_match,
+    excluded_match,
+    keep_rarest,
+    required_match,
+    scoring_words,
+    select_terms,
+)
 from papertide.store import Filters, Store
+
+if TYPE_CHECKING:
+    from papertide.index.keyword_index import KeywordIndex
+
+Hits = list[tuple[str, float]]
+DEFAULT_PARAMS = KeywordParams()
 
 
 @dataclass
 class SearchResult:
     query: str
     mode: str
-    hits: list[tuple[str, float]] = field(default_factory=list)  # (id, score), best first
+    hits: Hits = field(default_factory=list)  # (id, score), best first
     took_ms: float = 0.0
     terms: list[str] = field(default_factory=list)  # the words actually searched, for highlighting
 
@@ -30,13 +54,77 @@ def merged_filters(parsed: ParsedQuery, filters: Filters | None) -> Filters:
 
 
 def keyword_hits(store: Store, parsed: ParsedQuery, filters: Filters, limit: int,
-                 params: KeywordParams = KeywordParams()) -> tuple[list[tuple[str, float]], list[str]]:
-    """BM25 hits for a parsed query: AND first for short queries, then OR to fill."""
+                 params: KeywordParams = DEFAULT_PARAMS) -> tuple[Hits, list[str]]:
+    """(id, score) best first, and the words searched. Scores are BM25F (higher is better);
+    for short queries, papers with every term come first and the others' scores are
+    shifted below theirs."""
+    if not parsed.has_text:
+        return store.recent(filters, limit), []
+    index = _accelerator(store, params) if params.accelerate else None
+    if index is not None:
+        found = indexed_hits(store, index, parsed, filters, limit, params)
+        if found is not None:
+            return found
+    return fts_hits(store, parsed, filters, limit, params)
+
+
+def _accelerator(store: Store, params: KeywordParams) -> KeywordIndex | None:
+    """The store's in-memory index, unless ``keyword_search`` is answered by another object
+    than the index's owner: a wrapper that narrows keyword_search (the digest's window
+    view) must keep its meaning, so FTS5 answers for it."""
+    get = getattr(store, "keyword_index", None)
+    owner = getattr(get, "__self__", None)
+    if get is None or owner is not getattr(store.keyword_search, "__self__", owner):
+        return None
+    return get(params.bm25)
+
+
+def indexed_hits(store: Store, index: KeywordIndex, parsed: ParsedQuery, filters: Filters, limit: int,
+                 params: KeywordParams) -> tuple[Hits, list[str]] | None:
+    """Rank with the in-memory index; None when the query has no word the index knows."""
+    words = scoring_words(parsed, params.long_query_words)
+    terms = [(w, t, index.matrix.df(t)) for w, t in index.term_ids(words)]
+    if not terms:
+        return None
+    terms = keep_rarest(terms, params.max_scored_terms)
+    scores, matched = bm25.score(index.matrix, [t for _, t, _ in terms])
+    first = matched >= len(terms) if 1 < len(terms) <= params.and_max_terms else None
+    rows = bm25.top_rows(scores, limit, allowed=_allowed_rows(store, index, parsed, filters), first=first)
+    values = scores[rows]
+    if first is not None:
+        values = _below_all_and_hits(values, first[rows])
+    return [(index.ids[r], float(v)) for r, v in zip(rows.tolist(), values)], [w for w, _, _ in terms]
+
+
+def _allowed_rows(store: Store, index: KeywordIndex, parsed: ParsedQuery, filters: Filters) -> np.ndarray | None:
+    """Which rows may be returned (bool per row), or None for all."""
+    allowed = index.filter_mask(filters.categories, filters.since, filters.until)
+    required = required_match(parsed)
+    if required:
+        hits = np.zeros(index.n_docs, dtype=bool)
+        hits[index.rows_of(store.matching_pks(required))] = True
+        allowed = hits if allowed is None else allowed & hits
+    excluded = excluded_match(parsed)
+    if excluded:
+        allowed = np.ones(index.n_docs, dtype=bool) if allowed is None else allowed
+        allowed[index.rows_of(store.matching_pks(excluded))] = False
+    return allowed
+
+
+def _below_all_and_hits(values: np.ndarray, is_and: np.ndarray) -> np.ndarray:
+    """Shift the scores of hits lacking a term under the lowest hit having them all."""
+    if not is_and.any() or is_and.all():
+        return values
+    shift = min(values[is_and].min() - values[~is_and].max() - 1e-6, 0.0)
+    return np.where(is_and, values, values + shift)
+
+
+def fts_hits(store: Store, parsed: ParsedQuery, filters: Filters, limit: int,
+             params: KeywordParams = DEFAULT_PARAMS) -> tuple[Hits, list[str]]:
+    """FTS5 on its own: AND first for short queries, then OR to fill."""
     stats = store.term_stats(list(dict.fromkeys(parsed.words)))
     terms = select_terms(parsed.words, stats, params.max_terms)
-    if not parsed.has_text:
-        return store.recent(filters, limit), terms
-    hits: list[tuple[str, float]] = []
+    hits: Hits = []
     if 1 < len(terms) <= params.and_max_terms:
         expr = build_match(parsed, terms, conjunctive=True)
         hits = store.keyword_search(expr, filters, limit, params.weights) if expr else []
@@ -55,11 +143,11 @@ def keyword_hits(store: Store, parsed: ParsedQuery, filters: Filters, limit: int
 
 
 def search(store: Store, query: str, *, filters: Filters | None = None, limit: int = 20,
-           mode: str = "keyword", params: KeywordParams = KeywordParams()) -> SearchResult:
+           mode: str = "keyword", params: KeywordParams = DEFAULT_PARAMS) -> SearchResult:
     """Run a query. Any string is valid: the worst a query can do is match nothing."""
     started = time.perf_counter()
     parsed = parse_query(query)
     hits, terms = keyword_hits(store, parsed, merged_filters(parsed, filters), limit, params)
     took = (time.perf_counter() - started) * 1000
     return SearchResult(query=query, mode=mode, hits=hits, took_ms=took,
-                        terms=terms + [w for p in parsed.phrases for w in p])
+                        terms=list(dict.fromkeys(terms + [w for p in parsed.phrases for w in p])))

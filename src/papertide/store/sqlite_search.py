@@ -1,17 +1,38 @@
-"""SQLite: the FTS5 keyword index and listing by date."""
+"""SQLite: the FTS5 keyword index, the in-memory BM25 index beside it, and listing by date.
+
+FTS5 is the source of truth: it answers phrases, ``author:`` and exclusions, and
+keeps working without anything else. The in-memory index (index/keyword_index.py,
+files in ``<db>.kw/``) ranks free text fast; it is rebuilt after every sync and
+whenever the ``keyword_state`` generation shows it no longer matches the papers.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from papertide.errors import StoreError
+from papertide.index import keyword_index as kwi
+from papertide.index.bm25 import DEFAULT_BM25, BM25Params
+from papertide.store import keyword_files
 from papertide.store.base import Filters, TermStat
 from papertide.store.sqlite_util import _chunks
+
+log = logging.getLogger(__name__)
 
 
 class SearchMixin:
     """Keyword search. Mixed into ``SQLiteStore``; ``self.db`` is the connection."""
+
+    db: sqlite3.Connection
+    path: Path
+    _keyword_index: kwi.KeywordIndex | None = None
+    _warned_no_state = False
 
     def term_stats(self, tokens: list[str]) -> list[TermStat]:
         if not tokens:
@@ -29,7 +50,8 @@ class SearchMixin:
                 for i, tok in enumerate(tokens, 1) if i in terms]
 
     def refresh_term_stats(self) -> None:
-        """Recount every term's documents (about a second per 100k papers)."""
+        """Recount every term's documents (about a second per 100k papers) and bring the
+        in-memory keyword index up to date (about 15 s per 100k papers when it changed)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM term_docs")
@@ -38,19 +60,107 @@ class SearchMixin:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        self.keyword_index()
 
     def keyword_search(self, match: str, filters: Filters, limit: int,
                        weights: tuple[float, float, float]) -> list[tuple[str, float]]:
         where, params = _filter_sql(filters)
-        sql = (f"SELECT p.id, -bm25(papers_fts, ?, ?, ?) AS score FROM papers_fts "
-               f"JOIN papers p ON p.pk = papers_fts.rowid WHERE papers_fts MATCH ? {where} "
-               f"ORDER BY bm25(papers_fts, ?, ?, ?) LIMIT ?")
+        # bm25() once per matched row, in the inner query; papers joined for the top rows only.
+        inner = ("SELECT papers_fts.rowid AS pk, -bm25(papers_fts, ?, ?, ?) AS score FROM papers_fts "
+                 + (f"JOIN papers p ON p.pk = papers_fts.rowid WHERE papers_fts MATCH ? {where} " if where
+                    else "WHERE papers_fts MATCH ? ")
+                 + "ORDER BY 2 DESC LIMIT ?")
+        sql = f"SELECT p.id, s.score FROM ({inner}) s JOIN papers p ON p.pk = s.pk ORDER BY s.score DESC"
         try:
-            rows = self.db.execute(sql, (*weights, match, *params, *weights, limit)).fetchall()
+            rows = self.db.execute(sql, (*weights, match, *params, limit)).fetchall()
         except sqlite3.OperationalError as exc:
             # The query builder quotes every token, so this means a bug, not user error.
             raise StoreError(f"keyword index rejected {match!r}: {exc}") from None
         return [(r[0], r[1]) for r in rows]
+
+    def matching_pks(self, match: str) -> np.ndarray:
+        """Keys of the papers an FTS expression matches, unranked (int64, ascending)."""
+        cursor = self.db.cursor()
+        cursor.row_factory = None
+        try:
+            found = np.fromiter((r[0] for r in cursor.execute(
+                "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ?", (match,))), dtype=np.int64)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"keyword index rejected {match!r}: {exc}") from None
+        found.sort()
+        return found
+
+    def keyword_index(self, params: BM25Params = DEFAULT_BM25) -> kwi.KeywordIndex | None:
+        """The in-memory BM25 index of the papers as they are now: the one already loaded,
+        the one saved beside the store, or a fresh build (saved for next time). None when
+        the store cannot tell whether an index is current (migration 0004 missing)."""
+        signature = self._keyword_signature()
+        if signature is None:
+            return None
+        index = self._keyword_index
+        if index is not None and index.signature == signature and index.params == params:
+            return index
+        folder = self._keyword_folder()
+        index = keyword_files.load(folder, signature, params) if folder else None
+        if index is None:
+            return self.rebuild_keyword_index(params)
+        self._keyword_index = index
+        return index
+
+    def rebuild_keyword_index(self, params: BM25Params = DEFAULT_BM25) -> kwi.KeywordIndex:
+        """Build the in-memory index from the papers as they are now; save it beside the store."""
+        index = self._build_keyword_index(params)
+        folder = self._keyword_folder()
+        if folder:
+            try:
+                keyword_files.save(index, folder)
+            except OSError as exc:
+                log.warning("cannot save the keyword index in %s (%s); it stays in memory", folder, exc)
+        self._keyword_index = index
+        return index
+
+    def _keyword_folder(self) -> Path | None:
+        return None if str(self.path) == ":memory:" else keyword_files.folder_for(self.path)
+
+    def _keyword_signature(self) -> dict[str, Any] | None:
+        try:
+            uid, generation = self.db.execute(
+                "SELECT store_uid, generation FROM keyword_state WHERE id = 1").fetchone()
+        except sqlite3.OperationalError as exc:  # a store migrated past 0004 without it
+            if not self._warned_no_state:
+                log.warning("keyword search runs on FTS5 alone: %s (migration 0004 was skipped)", exc)
+                self._warned_no_state = True
+            return None
+        return {"store": uid, "generation": generation}
+
+    def _build_keyword_index(self, params: BM25Params) -> kwi.KeywordIndex:
+        # A connection of its own: its snapshot (signature and rows agree) cannot clash
+        # with a transaction another thread runs on the store's shared connection.
+        in_memory = str(self.path) == ":memory:"
+        db = self.db if in_memory else sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
+        cursor = db.cursor()
+        cursor.row_factory = None
+        try:
+            count = cursor.execute("SELECT count(*) FROM papers").fetchone()[0]
+            if count > 5000:
+                log.info("building the keyword index of %d papers (about 15 s per 100k)", count)
+            own = not db.in_transaction
+            if own:
+                db.execute("BEGIN")
+            try:
+                uid, generation = cursor.execute(
+                    "SELECT store_uid, generation FROM keyword_state WHERE id = 1").fetchone()
+                rows = ((pk, pid, title, abstract, names, published, json.loads(cats))
+                        for pk, pid, title, abstract, names, published, cats in cursor.execute(
+                            "SELECT pk, id, title, abstract, author_names, published, categories "
+                            "FROM papers ORDER BY pk"))
+                return kwi.build(rows, params, {"store": uid, "generation": generation})
+            finally:
+                if own:
+                    db.execute("COMMIT")
+        finally:
+            if not in_memory:
+                db.close()
 
     def recent(self, filters: Filters, limit: int) -> list[tuple[str, float]]:
         where, params = _filter_sql(filters)
@@ -63,12 +173,14 @@ class SearchMixin:
 def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
     clauses, params = [], []
     if filters.categories:
+        # Ranges on the (category, pk) primary key: 'q-bio' also matches 'q-bio.*'
+        # ('.' < '/' so every 'q-bio.x' sorts between 'q-bio.' and 'q-bio/').
         ors = []
         for cat in filters.categories:
-            ors.append("(c.category = ? OR c.category LIKE ?)")
-            params += [cat, cat + ".%"]
-        clauses.append("AND EXISTS (SELECT 1 FROM paper_categories c WHERE c.pk = p.pk AND ("
-                       + " OR ".join(ors) + "))")
+            ors.append("category = ? OR (category > ? AND category < ?)")
+            params += [cat, cat.lower() + ".", cat.lower() + "/"]  # archives: any case, like LIKE
+        clauses.append("AND p.pk IN (SELECT pk FROM paper_categories WHERE "
+                       + " OR ".join(ors) + ")")
     if filters.since:
         clauses.append("AND p.published >= ?")
         params.append(filters.since)

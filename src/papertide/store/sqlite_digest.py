@@ -1,0 +1,313 @@
+"""SQLite: digest subscribers, the outbox of messages, and the delivery lock (issue 6)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import secrets
+import sqlite3
+import threading
+import zlib
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+from papertide.errors import DigestBusy, StoreError
+from papertide.store.base import Filters, OutboxRow, Subscriber
+from papertide.store.sqlite_util import _chunks
+
+_SUB_FIELDS = ("follows", "frequency", "hour", "tz", "max_papers")
+_ROW_COLUMNS = ("idempotency_key", "kind", "subscriber_id", "email", "period", "message_id", "status",
+                "attempts", "next_attempt_at", "last_error", "papers", "watermark_lo", "watermark_hi",
+                "mime", "created_at", "claimed_at", "sent_at")
+# One in-process lock per in-memory store: there is no file to lock.
+_MEMORY_LOCKS: dict[int, threading.Lock] = {}
+
+
+class DigestMixin:
+    """Subscribers and outbox. Mixed into ``SQLiteStore``; ``self.db`` is the connection."""
+
+    # -- subscribers ----------------------------------------------------------------
+    def subscriber(self, *, email: str | None = None, id: int | None = None) -> Subscriber | None:
+        if email is not None:
+            row = self.db.execute("SELECT * FROM digest_subscribers WHERE email = ?", (email,)).fetchone()
+        else:
+            row = self.db.execute("SELECT * FROM digest_subscribers WHERE id = ?", (id,)).fetchone()
+        return _subscriber(row) if row else None
+
+    def subscribers(self, statuses: Iterable[str] = ()) -> list[Subscriber]:
+        statuses = list(statuses)
+        if statuses:
+            marks = ",".join("?" * len(statuses))
+            rows = self.db.execute(f"SELECT * FROM digest_subscribers WHERE status IN ({marks}) ORDER BY id",
+                                   statuses)
+        else:
+            rows = self.db.execute("SELECT * FROM digest_subscribers ORDER BY id")
+        return [_subscriber(r) for r in rows]
+
+    def save_request(self, email: str, pending: dict[str, Any], nonce: str, now: str) -> Subscriber:
+        # A confirmed address keeps its subscription until the change is confirmed;
+        # any other one (new, unsubscribed, bounced) starts over as a request.
+        with self._digest_txn():
+            self.db.execute(
+                "INSERT INTO digest_subscribers (email, status, pending, nonce, created_at, requested_at) "
+                "VALUES (?, 'requested', ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET "
+                "pending = excluded.pending, nonce = excluded.nonce, requested_at = excluded.requested_at, "
+                "status = CASE WHEN status = 'confirmed' THEN 'confirmed' ELSE 'requested' END",
+                (email, json.dumps(pending), nonce, now, now))
+        return self.subscriber(email=email)  # type: ignore[return-value]
+
+    def confirm_subscriber(self, id: int, nonce: str, now: str) -> Subscriber | None:
+        with self._digest_txn():
+            row = self.db.execute("SELECT pending, nonce FROM digest_subscribers WHERE id = ?", (id,)).fetchone()
+            if row is None or row["pending"] is None or not secrets.compare_digest(row["nonce"], nonce):
+                return None
+            pending = json.loads(row["pending"])
+            values = [json.dumps(pending["follows"]) if k == "follows" else pending[k] for k in _SUB_FIELDS]
+            self.db.execute(
+                "UPDATE digest_subscribers SET follows = ?, frequency = ?, hour = ?, tz = ?, max_papers = ?, "
+                "status = 'confirmed', pending = NULL, confirmed_at = ?, unsubscribed_at = NULL, "
+                "last_error = NULL WHERE id = ?", (*values, now, id))
+        return self.subscriber(id=id)
+
+    def update_subscriber(self, id: int, changes: dict[str, Any]) -> Subscriber | None:
+        unknown = set(changes) - set(_SUB_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}")
+        if changes:
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            values = [json.dumps(v) if k == "follows" else v for k, v in changes.items()]
+            self.db.execute(f"UPDATE digest_subscribers SET {sets} WHERE id = ?", (*values, id))
+        return self.subscriber(id=id)
+
+    def set_subscriber_status(self, id: int, status: str, now: str, error: str | None = None) -> bool:
+        with self._digest_txn():
+            cursor = self.db.execute(
+                "UPDATE digest_subscribers SET status = ?, last_error = coalesce(?, last_error), "
+                "unsubscribed_at = CASE WHEN ? = 'unsubscribed' THEN ? ELSE unsubscribed_at END, "
+                "pending = NULL WHERE id = ?", (status, error, status, now, id))
+            self.db.execute("UPDATE digest_outbox SET status = 'cancelled', last_error = ? "
+                            "WHERE subscriber_id = ? AND status = 'queued'", (f"subscriber {status}", id))
+        return cursor.rowcount > 0
+
+    def purge_requests(self, before: str) -> int:
+        with self._digest_txn():
+            gone = self.db.execute("DELETE FROM digest_subscribers WHERE status = 'requested' AND requested_at < ?",
+                                   (before,)).rowcount
+            self.db.execute("UPDATE digest_subscribers SET pending = NULL "
+                            "WHERE pending IS NOT NULL AND requested_at < ?", (before,))
+        return gone
+
+    # -- the window of papers a digest covers ------------------------------------------
+    # Papers are numbered in the order the store learned of them (pk): writers are
+    # serialized, so a reader sees every paper up to the largest pk it sees. A digest
+    # covers the pks in (lo, hi]; the next one starts at hi, so none is missed or repeated.
+    def paper_watermark(self, before: str | None = None) -> int:
+        if before is None:
+            row = self.db.execute("SELECT max(pk) FROM papers").fetchone()
+        else:
+            # The newest paper added before then, found through the added_at index in one step.
+            row = self.db.execute("SELECT pk FROM papers WHERE added_at < ? ORDER BY added_at DESC, pk DESC "
+                                  "LIMIT 1", (before,)).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def window_keyword_search(self, match: str, filters: Filters, limit: int,
+                              weights: tuple[float, float, float], lo: int, hi: int) -> list[tuple[str, float]]:
+        where, params = _window_filter_sql(filters)
+        sql = (f"SELECT p.id, -bm25(papers_fts, ?, ?, ?) AS score FROM papers_fts "
+               f"JOIN papers p ON p.pk = papers_fts.rowid WHERE papers_fts MATCH ? "
+               f"AND papers_fts.rowid > ? AND papers_fts.rowid <= ? {where} "
+               f"ORDER BY bm25(papers_fts, ?, ?, ?) LIMIT ?")
+        try:
+            rows = self.db.execute(sql, (*weights, match, lo, hi, *params, *weights, limit)).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"keyword index rejected {match!r}: {exc}") from None
+        return [(r[0], r[1]) for r in rows]
+
+    def window_recent(self, filters: Filters, limit: int, lo: int, hi: int) -> list[tuple[str, float]]:
+        where, params = _window_filter_sql(filters)
+        rows = self.db.execute(
+            f"SELECT p.id FROM papers p WHERE p.pk > ? AND p.pk <= ? {where} "
+            f"ORDER BY p.published DESC, p.pk DESC LIMIT ?", (lo, hi, *params, limit)).fetchall()
+        return [(r[0], 0.0) for r in rows]
+
+    def in_window(self, ids: Iterable[str], lo: int, hi: int) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM papers WHERE id IN ({marks}) AND pk > ? AND pk <= ?", (*chunk, lo, hi)))
+        return found
+
+    # -- the outbox --------------------------------------------------------------------
+    def queue_messages(self, rows: list[OutboxRow], now: str) -> set[str]:
+        added: set[str] = set()
+        with self._digest_txn():
+            for row in rows:
+                values = _row_values(row)
+                cursor = self.db.execute(
+                    f"INSERT INTO digest_outbox ({', '.join(_ROW_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_ROW_COLUMNS))}) ON CONFLICT (idempotency_key) DO NOTHING",
+                    values)
+                if cursor.rowcount == 0:
+                    continue  # another run queued this one first
+                added.add(row.idempotency_key)
+                if row.kind == "digest":
+                    self.db.execute(
+                        "UPDATE digest_subscribers SET last_period = ?, last_watermark = ?, last_queued_at = ? "
+                        "WHERE id = ?", (row.period, row.watermark_hi, row.created_at, row.subscriber_id))
+        return added
+
+    def outbox_row(self, key: str) -> OutboxRow | None:
+        row = self.db.execute("SELECT * FROM digest_outbox WHERE idempotency_key = ?", (key,)).fetchone()
+        return _outbox_row(row) if row else None
+
+    def sent_papers(self, subscriber_ids: Iterable[int], since: str) -> dict[int, set[str]]:
+        found: dict[int, set[str]] = {}
+        for chunk in _chunks(list(subscriber_ids)):
+            marks = ",".join("?" * len(chunk))
+            for sid, papers in self.db.execute(
+                    f"SELECT subscriber_id, papers FROM digest_outbox WHERE kind = 'digest' "
+                    f"AND subscriber_id IN ({marks}) AND created_at >= ? "
+                    f"AND status IN ('queued', 'sending', 'sent')", (*chunk, since)):
+                found.setdefault(sid, set()).update(json.loads(papers))
+        return found
+
+    def recover_outbox(self) -> int:
+        return self.db.execute(
+            "UPDATE digest_outbox SET status = 'queued', last_error = 'interrupted while sending; sent again' "
+            "WHERE status = 'sending'").rowcount
+
+    def next_due(self, now: str, keys: Iterable[str] = ()) -> OutboxRow | None:
+        keys = list(keys)
+        only = f"AND idempotency_key IN ({','.join('?' * len(keys))})" if keys else ""
+        row = self.db.execute(
+            f"SELECT * FROM digest_outbox WHERE status = 'queued' AND next_attempt_at <= ? {only} "
+            f"ORDER BY next_attempt_at, id LIMIT 1", (now, *keys)).fetchone()
+        return _outbox_row(row) if row else None
+
+    def next_wakeup(self, keys: Iterable[str] = ()) -> str | None:
+        keys = list(keys)
+        only = f"AND idempotency_key IN ({','.join('?' * len(keys))})" if keys else ""
+        return self.db.execute(f"SELECT min(next_attempt_at) FROM digest_outbox WHERE status = 'queued' {only}",
+                               keys).fetchone()[0]
+
+    def claim(self, id: int, now: str) -> bool:
+        return self.db.execute(
+            "UPDATE digest_outbox SET status = 'sending', attempts = attempts + 1, claimed_at = ? "
+            "WHERE id = ? AND status = 'queued'", (now, id)).rowcount == 1
+
+    def finish(self, id: int, status: str, now: str, *, error: str | None = None,
+               next_attempt_at: str | None = None) -> None:
+        # One short transaction right after the server's answer: the window in which a
+        # kill leaves a delivered message marked 'sending' is this statement's commit.
+        with self._digest_txn():
+            self.db.execute(
+                "UPDATE digest_outbox SET status = ?, last_error = ?, next_attempt_at = coalesce(?, next_attempt_at), "
+                "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
+                (status, error, next_attempt_at, status, now, id))
+            if status == "sent":
+                self.db.execute("UPDATE digest_subscribers SET last_sent_at = ? WHERE id = "
+                                "(SELECT subscriber_id FROM digest_outbox WHERE id = ? AND kind = 'digest')",
+                                (now, id))
+            elif status == "bounced":
+                self.db.execute("UPDATE digest_subscribers SET status = 'bounced', last_error = ? WHERE id = "
+                                "(SELECT subscriber_id FROM digest_outbox WHERE id = ?)", (error, id))
+
+    def outbox_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM digest_outbox GROUP BY status").fetchall())
+
+    def outbox_problems(self, limit: int) -> list[OutboxRow]:
+        columns = ", ".join(c for c in _ROW_COLUMNS if c != "mime")
+        rows = self.db.execute(
+            f"SELECT id, {columns}, NULL AS mime FROM digest_outbox WHERE status IN ('failed', 'bounced') "
+            f"ORDER BY id DESC LIMIT ?", (limit,))
+        return [_outbox_row(r) for r in rows]
+
+    def prune_outbox(self, before: str) -> int:
+        return self.db.execute("UPDATE digest_outbox SET mime = NULL WHERE status = 'sent' AND mime IS NOT NULL "
+                               "AND sent_at < ?", (before,)).rowcount
+
+    # -- coordination ----------------------------------------------------------------
+    @contextmanager
+    def digest_lock(self, blocking: bool = True) -> Iterator[None]:
+        """Held by whoever delivers. An OS file lock: a killed holder releases it at once."""
+        if str(self.path) == ":memory:":
+            lock = _MEMORY_LOCKS.setdefault(id(self), threading.Lock())
+            if not lock.acquire(blocking):
+                raise DigestBusy("another digest run is delivering")
+            try:
+                yield
+            finally:
+                lock.release()
+            return
+        with open(f"{self.path}.digest-lock", "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise DigestBusy("another digest run is delivering") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def digest_secret(self) -> str:
+        row = self.db.execute("SELECT value FROM digest_meta WHERE key = 'secret'").fetchone()
+        if row:
+            return row[0]
+        self.db.execute("INSERT OR IGNORE INTO digest_meta (key, value) VALUES ('secret', ?)",
+                        (secrets.token_urlsafe(32),))
+        return self.db.execute("SELECT value FROM digest_meta WHERE key = 'secret'").fetchone()[0]
+
+    @contextmanager
+    def _digest_txn(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+
+def _window_filter_sql(filters: Filters) -> tuple[str, list[Any]]:
+    """Filters as SQL on ``p``. Categories go through the (category, pk) key as ranges,
+    an index search rather than a scan of paper_categories for every candidate paper."""
+    clauses, params = [], []
+    if filters.categories:
+        ors = " OR ".join("category = ? OR (category > ? AND category < ?)" for _ in filters.categories)
+        clauses.append(f"AND p.pk IN (SELECT pk FROM paper_categories WHERE {ors})")
+        for cat in filters.categories:  # 'q-bio' also matches 'q-bio.QM': names between 'q-bio.' and 'q-bio/'
+            params += [cat, cat + ".", cat + "/"]
+    if filters.since:
+        clauses.append("AND p.published >= ?")
+        params.append(filters.since)
+    if filters.until:
+        clauses.append("AND p.published != '' AND p.published <= ?")
+        params.append(filters.until)
+    return " ".join(clauses), params
+
+
+def _subscriber(row: sqlite3.Row) -> Subscriber:
+    data = dict(row)
+    data["follows"] = json.loads(data["follows"])
+    data["pending"] = json.loads(data["pending"]) if data["pending"] else None
+    return Subscriber(**data)
+
+
+def _row_values(row: OutboxRow) -> list[Any]:
+    values = []
+    for column in _ROW_COLUMNS:
+        value = getattr(row, column)
+        if column == "papers":
+            value = json.dumps(value)
+        elif column == "mime" and value is not None:
+            value = zlib.compress(value, 1)
+        values.append(value)
+    return values
+
+
+def _outbox_row(row: sqlite3.Row) -> OutboxRow:
+    data = dict(row)
+    data["papers"] = json.loads(data["papers"])
+    data["mime"] = zlib.decompress(data["mime"]) if data["mime"] is not None else None
+    return OutboxRow(**data)

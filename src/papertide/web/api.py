@@ -1,0 +1,249 @@
+"""The JSON API under /api/v1. Each handler parses, calls one ``Site`` method, and shapes JSON.
+
+Errors are ``{"error": {"code", "message"}}`` with a 4xx status (app.py maps the
+named errors). Lists page by ``offset`` and ``limit`` (at most 100 per page, offset
+at most 1000); ``next_offset`` is null on the last page.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, Field
+
+from papertide.store.base import SubscriptionRequest
+from papertide.web import subscriptions
+from papertide.web.security import client_of
+from papertide.web.service import MAX_OFFSET, MAX_PAGE, Card, ResultPage, Site, make_filters
+from papertide.web.text import plain
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. bad_request, not_found, mode_unavailable.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class PaperSummary(BaseModel):
+    id: str
+    title: str
+    authors: list[str]
+    published: str
+    categories: list[str]
+    primary_category: str
+    url: str
+    pdf_url: str | None = None
+    code: list[str] = []
+    signals: dict[str, float] = Field(default_factory=dict, description="Latest value of each signal.")
+    score: float | None = None
+    snippet: str | None = None
+
+
+class Page(BaseModel):
+    offset: int
+    limit: int
+    next_offset: int | None
+    results: list[PaperSummary]
+
+
+class SearchResponse(Page):
+    query: str
+    mode: Literal["keyword", "semantic", "hybrid"]
+    took_ms: float
+    terms: list[str]
+
+
+class TrendingResponse(Page):
+    window: Literal["day", "week", "month"]
+    at: str = Field(description="The moment the list is computed for (UTC).")
+
+
+class Observation(BaseModel):
+    at: str
+    value: float
+
+
+class Paper(PaperSummary):
+    abstract: str
+    version: int | None = None
+    updated: str = ""
+    doi: str = ""
+    journal_ref: str = ""
+    comment: str = ""
+    links: dict[str, Any] = Field(default_factory=dict)
+    keywords: list[str] = []
+    history: dict[str, list[Observation]] = Field(default_factory=dict)
+
+
+class SimilarResponse(BaseModel):
+    id: str
+    method: Literal["keyword"] = Field(description="How similarity is found; 'keyword' until embeddings exist.")
+    results: list[PaperSummary]
+
+
+class Follows(BaseModel):
+    trending: list[Literal["day", "week", "month"]] = []
+    categories: list[Annotated[str, Field(max_length=40)]] = Field(default=[], max_length=20)
+    searches: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=20)
+    authors: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=20)
+
+
+class SubscriptionIn(BaseModel):
+    email: str = Field(max_length=254, examples=["reader@example.org"])
+    follows: Follows
+    frequency: Literal["daily", "weekly"] = "daily"
+
+
+class SubscriptionChange(BaseModel):
+    follows: Follows | None = None
+    frequency: Literal["daily", "weekly"] | None = None
+    status: Literal["requested", "unsubscribed"] | None = None
+
+
+class Subscription(BaseModel):
+    token: str = Field(description="Secret of the manage link; keep it.")
+    email: str
+    follows: dict[str, list[str]]
+    frequency: str
+    status: str
+    created_at: str
+    updated_at: str
+
+
+def _site(request: Request) -> Site:
+    return request.app.state.site
+
+
+def summary(card: Card) -> dict[str, Any]:
+    """A card as JSON (LaTeX kept as in the source: clients render it as they like)."""
+    p = card.paper
+    return {"id": p.id, "title": p.title, "authors": p.authors, "published": p.published,
+            "categories": p.categories, "primary_category": p.primary_category, "url": p.url,
+            "pdf_url": p.links.get("pdf"), "code": list(p.links.get("code") or []), "signals": card.signals,
+            "score": None if card.score is None else round(card.score, 4),
+            "snippet": plain(card.snippet) if card.snippet else None}
+
+
+def _page(page: ResultPage) -> dict[str, Any]:
+    return {"offset": page.offset, "limit": page.limit, "next_offset": page.next_offset,
+            "results": [summary(c) for c in page.cards]}
+
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Results to skip (at most {MAX_OFFSET}).")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Results per page (at most {MAX_PAGE}).")]
+Categories = Annotated[list[str], Query(max_length=10, description="Only these categories (cs.CV, q-bio...).")]
+PaperId = Annotated[str, Path(max_length=100, description="arXiv id, with or without version.")]
+Token = Annotated[str, Path(max_length=64)]
+
+
+@router.get("/search", response_model=SearchResponse, summary="Search papers")
+def search(request: Request, q: Annotated[str, Query(min_length=1, max_length=2000,
+                                                     description="Query: words, \"phrases\", -exclusions, "
+                                                                 "author:, cat:, since:, until:.")],
+           mode: Literal["keyword", "semantic", "hybrid"] = "keyword", category: Categories = [],
+           since: Annotated[str | None, Query(max_length=10)] = None,
+           until: Annotated[str | None, Query(max_length=10)] = None,
+           offset: Offset = 0, limit: Limit = 20) -> dict[str, Any]:
+    """Ranked papers for a query. An unavailable mode is a 400 `mode_unavailable`."""
+    site = _site(request)
+    site.limiter.check("search", client_of(request.scope))
+    page = site.search(q, mode=mode, filters=make_filters(category, since, until), offset=offset, limit=limit)
+    return {"query": q, "mode": page.mode, "took_ms": round(page.took_ms, 2), "terms": page.terms, **_page(page)}
+
+
+@router.get("/trending", response_model=TrendingResponse, summary="Trending papers")
+def trending(request: Request, window: Literal["day", "week", "month"] = "day", category: Categories = [],
+             offset: Offset = 0, limit: Limit = 20) -> dict[str, Any]:
+    """Papers gaining attention in the window (see docs/trending.md), then the newest."""
+    page = _site(request).trending(window, category, offset, limit)
+    return {"window": window, "at": page.at, **_page(page)}
+
+
+@router.get("/papers/{paper_id:path}/similar", response_model=SimilarResponse, summary="Similar papers")
+def similar(request: Request, paper_id: PaperId,
+            limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
+    """Papers like this one (keyword fallback: its title and rarest abstract words as a query)."""
+    site = _site(request)
+    site.limiter.check("search", client_of(request.scope))
+    paper = site.paper(paper_id)
+    return {"id": paper.id, "method": "keyword", "results": [summary(c) for c in site.similar(paper, limit)]}
+
+
+@router.get("/papers/{paper_id:path}", response_model=Paper, summary="One paper")
+def paper(request: Request, paper_id: PaperId) -> dict[str, Any]:
+    """Everything stored about a paper, with its signals over time."""
+    site = _site(request)
+    found = site.paper(paper_id)
+    history = site.history(found.id)
+    card = Card(found, None, history)
+    return {**summary(card), "abstract": found.abstract, "version": found.version, "updated": found.updated,
+            "doi": found.doi, "journal_ref": found.journal_ref, "comment": found.comment, "links": found.links,
+            "keywords": found.keywords,
+            "history": {k: [{"at": at, "value": v} for at, v in series] for k, series in history.items()}}
+
+
+def _subscription(found: SubscriptionRequest) -> dict[str, Any]:
+    return {"token": found.token, "email": found.email, "follows": found.follows, "frequency": found.frequency,
+            "status": found.status, "created_at": found.created_at, "updated_at": found.updated_at}
+
+
+@router.post("/subscriptions", response_model=Subscription, status_code=201, summary="Ask for a digest")
+def subscribe(request: Request, body: SubscriptionIn) -> dict[str, Any]:
+    """Store a subscription request (the digest confirms and sends). Rate-limited per client."""
+    found = subscriptions.subscribe(_site(request), client_of(request.scope), body.email,
+                                    body.follows.model_dump(), body.frequency)
+    return _subscription(found)
+
+
+@router.get("/subscriptions/{token}", response_model=Subscription, summary="A subscription")
+def subscription(request: Request, token: Token) -> dict[str, Any]:
+    return _subscription(subscriptions.lookup(_site(request), token))
+
+
+@router.patch("/subscriptions/{token}", response_model=Subscription, summary="Change a subscription")
+def change(request: Request, token: Token, body: Annotated[SubscriptionChange, Body()]) -> dict[str, Any]:
+    follows = body.follows.model_dump() if body.follows is not None else None
+    return _subscription(subscriptions.change(_site(request), client_of(request.scope), token, follows=follows,
+                                              frequency=body.frequency, status=body.status))
+
+
+@router.delete("/subscriptions/{token}", response_model=Subscription, summary="Unsubscribe")
+def unsubscribe(request: Request, token: Token) -> dict[str, Any]:
+    return _subscription(subscriptions.change(_site(request), client_of(request.scope), token,
+                                              status="unsubscribed"))
+
+
+_ERRORS = {"400": "Bad request (bad parameter, unavailable mode)", "403": "Form token missing",
+           "404": "Not found", "413": "Body too large", "429": "Rate limited"}
+
+
+def openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with this API's error shape instead of the default 422."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(error_schema.pop("$defs", {}))
+    components["ErrorBody"] = error_schema
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status, description in _ERRORS.items():
+                responses.setdefault(status, {"description": description, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+    app.openapi_schema = schema
+    return schema
+
+
+__all__ = ["router", "openapi_schema"]

@@ -1,0 +1,163 @@
+"""The web application: pages, the JSON API under /api/v1, Atom feeds, static files.
+
+``create_app`` is the factory uvicorn calls in each worker process
+(``papertide serve``); it reads settings from ``PAPERTIDE_*`` variables unless
+given them. ``serve`` runs uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, AsyncIterator
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from papertide import __version__
+from papertide.errors import BadInput, PapertideError, PaperNotFound
+from papertide.settings import Settings
+from papertide.web import text
+from papertide.web.errors import WebError
+from papertide.web.security import GuardMiddleware, access_log
+from papertide.web.service import Site
+
+log = logging.getLogger("papertide.web")
+_JSON_PREFIXES = ("/api/", "/feeds/")
+
+
+def templates() -> Environment:
+    """Jinja2 with autoescaping on for every template."""
+    folder = str(resources.files("papertide.web") / "templates")
+    env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True),
+                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+    env.globals.update(rich=text.rich, rich_paragraphs=text.rich_paragraphs, plain=text.plain,
+                       sparkline=text.sparkline, compact=text.compact, preview=text.preview, safe_url=text.safe_url,
+                       version=__version__, qs=_query_string)
+    return env
+
+
+def _query_string(**params: Any) -> str:
+    """``qs(q=..., category=[...])`` in templates: a URL query, empty values left out."""
+    return urlencode({k: v for k, v in params.items() if v not in (None, "", [], ())}, doseq=True)
+
+
+def create_app(settings: Settings | None = None) -> GuardMiddleware:
+    """The whole site as one ASGI app, wrapped in the security/size/log guard."""
+    settings = settings or Settings()
+    site = Site(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        # Threads share the one store (Site.store); this bounds how many handlers wait on it.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, int(settings.web_threads))
+        yield
+        site.close()
+
+    app = FastAPI(title="papertide API", version=__version__, lifespan=lifespan,
+                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
+                  description="Search, papers, similar papers, trending and subscriptions. "
+                              "Errors are JSON: {\"error\": {\"code\", \"message\"}}.")
+    app.state.site = site
+    app.state.templates = templates()
+    _install_error_handlers(app)
+    from papertide.web import api, feeds, pages
+
+    app.include_router(api.router)
+    app.include_router(feeds.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("papertide.web", "static")]), name="static")
+    app.openapi = lambda: api.openapi_schema(app)  # type: ignore[method-assign]
+    _setup_access_log()
+    return GuardMiddleware(app, int(settings.web_max_body_bytes))
+
+
+def _setup_access_log() -> None:
+    if not access_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
+# -- errors -------------------------------------------------------------------------
+def error_response(request: Request, status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    """JSON for the API and feeds, an HTML page elsewhere; never a stack trace."""
+    if request.url.path.startswith(_JSON_PREFIXES) or request.url.path == "/api":
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    env: Environment = request.app.state.templates
+    html = env.get_template("error.html").render(status=status, code=code, message=message,
+                                                 categories=[], request_path=request.url.path)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body"))
+    return f"{where or 'request'}: {first.get('msg', 'invalid')}"[:300]
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def web_error(request: Request, exc: WebError) -> Response:
+        return error_response(request, exc.status, exc.code, str(exc), exc.headers)
+
+    async def bad_input(request: Request, exc: BadInput) -> Response:
+        return error_response(request, 400, "bad_request", str(exc))
+
+    async def not_found(request: Request, exc: PaperNotFound) -> Response:
+        return error_response(request, 404, "not_found", str(exc))
+
+    async def papertide_error(request: Request, exc: PapertideError) -> Response:
+        log.error("request %s failed: %s", request.url.path, exc)
+        return error_response(request, 503, "unavailable", "the store could not answer; try again later")
+
+    async def validation(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(request, 400, "bad_request", _validation_message(exc))
+
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, WebError):  # e.g. a chunked body cut off at the size limit
+            return await web_error(request, exc.__cause__)
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        message = {404: "no such page", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
+        return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), message,
+                              getattr(exc, "headers", None))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # The trace goes to the server log (uvicorn prints it); the client gets one line.
+        return error_response(request, 500, "internal_error", "something went wrong on our side")
+
+    app.add_exception_handler(WebError, web_error)  # type: ignore[arg-type]
+    app.add_exception_handler(BadInput, bad_input)  # type: ignore[arg-type]
+    app.add_exception_handler(PaperNotFound, not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(PapertideError, papertide_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(500, server_error)
+
+
+# -- serving ------------------------------------------------------------------------
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          **uvicorn_options: Any) -> None:
+    """Run the site with uvicorn; workers are processes that each call ``create_app``."""
+    import uvicorn
+
+    # Workers are separate processes: they read the store location from the environment.
+    os.environ["PAPERTIDE_DB"] = str(settings.db)
+    uvicorn.run("papertide.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=False, proxy_headers=True, server_header=False, log_level="info",
+                timeout_keep_alive=10, limit_concurrency=1024, **uvicorn_options)

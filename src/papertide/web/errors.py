@@ -1,0 +1,57 @@
+"""Errors the web layer raises; each knows its HTTP status and its JSON error code."""
+
+from __future__ import annotations
+
+from papertide.errors import PapertideError
+
+
+class WebError(PapertideError):
+    """A request the site refuses, with the status and code sent to the client."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = headers or {}
+
+
+class NotFound(WebError):
+    """No such page or paper."""
+
+    status = 404
+    code = "not_found"
+
+
+class ModeUnavailable(WebError):
+    """The search mode asked for is not built or not indexed on this store."""
+
+    code = "mode_unavailable"
+
+
+class CsrfFailed(WebError):
+    """A form came back without the token this site gave it."""
+
+    status = 403
+    code = "csrf_failed"
+
+
+class RateLimited(WebError):
+    """Too many requests of one kind from one client."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class BodyTooLarge(WebError):
+    """The request body is larger than the site accepts."""
+
+    status = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(WebError):
+    """An API call sent a body that is not JSON."""
+
+    status = 415
+    code = "unsupported_media_type"

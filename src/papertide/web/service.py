@@ -1,0 +1,295 @@
+"""What the pages, the API and the feeds ask of papertide, in one place.
+
+Handlers parse a request, call one method of ``Site`` and render the answer.
+``Site`` keeps one store per worker process, shared by the threads uvicorn runs
+sync handlers in (``SerializedStore``), and a short-lived cache of trending
+lists, which change only when a sync runs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Hashable
+
+from papertide.errors import BadInput, PaperNotFound
+from papertide.index.query import parse_date, words_of
+from papertide.model import canonical_id
+from papertide.rank.keyword import STOPWORDS
+from papertide.settings import Settings
+from papertide.store import Filters, Store, StoredPaper, open_store
+from papertide.web.errors import ModeUnavailable
+from papertide.web.security import Csrf, RateLimiter, secret_key
+
+MODES = ("keyword", "semantic", "hybrid")
+WINDOWS = ("day", "week", "month")
+CARD_SIGNALS = ("upvotes", "github_stars", "comments")
+MAX_PAGE = 100
+MAX_OFFSET = 1000
+_CATEGORY = re.compile(r"^[A-Za-z][A-Za-z\-]{0,15}(?:\.[A-Za-z\-]{1,10})?$")
+
+
+@dataclass
+class Card:
+    """One paper as a list shows it."""
+
+    paper: StoredPaper
+    score: float | None = None
+    history: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    snippet: str = ""
+
+    @property
+    def signals(self) -> dict[str, float]:
+        """Latest value of each signal kind."""
+        return {kind: series[-1][1] for kind, series in self.history.items() if series}
+
+
+@dataclass
+class ResultPage:
+    """A page of search, trending or similar results."""
+
+    cards: list[Card]
+    offset: int
+    limit: int
+    next_offset: int | None
+    query: str = ""
+    mode: str = "keyword"
+    notice: str = ""
+    terms: list[str] = field(default_factory=list)
+    took_ms: float = 0.0
+    window: str = ""
+    at: str = ""
+
+
+class TTLCache:
+    """A small dict whose entries expire; shared by a worker's threads."""
+
+    def __init__(self, seconds: float, size: int = 512) -> None:
+        self.seconds, self.size = seconds, size
+        self.items: dict[Hashable, tuple[float, Any]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        entry = self.items.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        if self.seconds > 0:
+            with self.lock:
+                if len(self.items) >= self.size:
+                    self.items.clear()
+                self.items[key] = (time.monotonic() + self.seconds, value)
+        return value
+
+
+class SerializedStore:
+    """One store shared by a worker's threads, one call at a time.
+
+    A store per thread would be simpler, but each would load its own copy of the
+    keyword index (about 110 MB of RSS each, see docs/web.md); calls are short and
+    the GIL serializes most of their work anyway. Every method call holds the lock
+    for its whole length, so a method's statements never interleave with another's
+    (``term_stats`` fills and reads a scratch table, for one).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+        lock = self._lock
+
+        def serialized(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return attr(*args, **kwargs)
+        serialized.__name__ = name
+        # Code that asks which object owns a bound method (rank.search._accelerator)
+        # sees the real store, as without this wrapper.
+        serialized.__self__ = getattr(attr, "__self__", self._store)  # type: ignore[attr-defined]
+        return serialized
+
+
+def make_filters(categories: list[str] | None = None, since: str | None = None,
+                 until: str | None = None) -> Filters:
+    """Filters from request parameters; BadInput names the parameter that is wrong."""
+    cats = [c.strip() for c in categories or [] if c and c.strip()]
+    if len(cats) > 10:
+        raise BadInput("at most 10 categories")
+    for cat in cats:
+        if not _CATEGORY.match(cat):
+            raise BadInput(f"category {cat[:40]!r} is not like cs.CV or q-bio")
+    days = []
+    for name, value, end in (("since", since, False), ("until", until, True)):
+        day = parse_date(value, end=end) if value else None
+        if value and day is None:
+            raise BadInput(f"{name} {value[:20]!r} is not a date like 2025, 2025-03 or 2025-03-18")
+        days.append(day)
+    return Filters(categories=cats, since=days[0], until=days[1])
+
+
+def check_page(offset: int, limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadInput(f"limit must be between 1 and {MAX_PAGE}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise BadInput(f"offset must be between 0 and {MAX_OFFSET}")
+
+
+class Site:
+    """The papers behind the site, for one worker process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: SerializedStore | None = None
+        self._opening = threading.Lock()
+        self.cache = TTLCache(float(settings.web_cache_seconds))
+        self.limiter = RateLimiter({"search": int(settings.rate_limit_search),
+                                    "subscribe": int(settings.rate_limit_subscribe)})
+        self.csrf = Csrf(secret_key(settings))
+        self.page_size = max(1, min(MAX_PAGE, int(settings.web_page_size)))
+
+    @property
+    def store(self) -> Store:
+        """The worker's store (opened on first use), safe to call from any thread."""
+        if self._store is None:
+            with self._opening:
+                if self._store is None:
+                    self._store = SerializedStore(open_store(self.settings.db))
+        return self._store  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def category_choices(self, selected: list[str] | None = None) -> list[str]:
+        """Categories offered in filters: the harvested ones, plus any chosen."""
+        choices = str(self.settings.arxiv_categories).split()
+        return choices + [c for c in selected or [] if c not in choices]
+
+    # -- search ------------------------------------------------------------------
+    def modes(self) -> tuple[str, ...]:
+        """Search modes this store can answer now."""
+        cached = self.cache.get("modes")
+        if cached is not None:
+            return cached
+        from papertide.rank import search as search_module
+
+        # TODO(semantic search issue): when the store has vectors and an embedder can be
+        # opened (semantic_cmd.semantic_or_none, rank.hybrid.default_mode), offer
+        # semantic/hybrid here and run them with rank.hybrid.search_modes in `search`
+        # (and semantic_cmd.similar_papers in `similar`). Until rank/search.py exposes
+        # `available_modes(store) -> Iterable[str]`, only keyword exists.
+        probe = getattr(search_module, "available_modes", None)
+        found = tuple(m for m in MODES if m == "keyword" or (probe is not None and m in set(probe(self.store))))
+        return self.cache.put("modes", found)
+
+    def search(self, query: str, *, mode: str = "keyword", filters: Filters | None = None, offset: int = 0,
+               limit: int | None = None, strict: bool = True) -> ResultPage:
+        """One page of results. An unavailable mode raises ModeUnavailable when ``strict``,
+        else falls back to keyword search with a notice."""
+        from papertide.rank.search import search
+
+        limit = limit or self.page_size
+        check_page(offset, limit)
+        if mode not in MODES:
+            raise BadInput(f"mode must be one of {', '.join(MODES)}")
+        notice = ""
+        if mode not in self.modes():
+            message = f"{mode} search is not available on this site yet; showing keyword results"
+            if strict:
+                raise ModeUnavailable(f"{mode} search is not available on this site yet; use mode=keyword")
+            mode, notice = "keyword", message
+        kwargs = {} if mode == "keyword" else {"mode": mode}
+        result = search(self.store, query, filters=filters, limit=offset + limit + 1, **kwargs)
+        hits = result.hits[offset:offset + limit]
+        more = len(result.hits) > offset + limit
+        cards = self.cards(hits, with_snippets=result.terms)
+        return ResultPage(cards, offset, limit, offset + limit if more else None, query=query, mode=mode,
+                          notice=notice, terms=result.terms, took_ms=result.took_ms)
+
+    def cards(self, hits: list[tuple[str, float]], *, with_snippets: list[str] | None = None) -> list[Card]:
+        """Cards for (id, score) hits, in order, with signal history (one query for all)."""
+        from papertide.web.text import snippet
+
+        ids = [pid for pid, _ in hits]
+        papers = self.store.get_many(ids)
+        history = self.store.signal_history(ids, CARD_SIGNALS) if ids else {}
+        cards = []
+        for pid, score in hits:
+            if pid in papers:
+                card = Card(papers[pid], score, history.get(pid, {}))
+                if with_snippets is not None:
+                    card.snippet = snippet(card.paper.abstract, with_snippets)
+                cards.append(card)
+        return cards
+
+    # -- trending ------------------------------------------------------------------
+    def trending(self, window: str = "day", categories: list[str] | None = None, offset: int = 0,
+                 limit: int | None = None) -> ResultPage:
+        """A page of the trending list (rank/trending.py), cached for ``web_cache_seconds``."""
+        limit = limit or self.page_size
+        check_page(offset, limit)
+        if window not in WINDOWS:
+            raise BadInput(f"window must be one of {', '.join(WINDOWS)}")
+        filters = make_filters(categories)
+        depth = ((offset + limit) // 100 + 1) * 100  # cache whole hundreds; pages slice them
+        key = ("trending", window, tuple(filters.categories), depth)
+        ranked = self.cache.get(key)
+        if ranked is None:
+            ranked = self.cache.put(key, self._trending(window, filters.categories, depth))
+        hits, at = ranked
+        page = hits[offset:offset + limit]
+        more = len(hits) > offset + limit
+        return ResultPage(self.cards(page), offset, limit, offset + limit if more else None, window=window, at=at)
+
+    def _trending(self, window: str, categories: list[str], limit: int) -> tuple[list[tuple[str, float]], str]:
+        """The adapter to issue 4's ranking: (id, score) best first, and the moment it is for."""
+        from papertide.rank.trending import trending
+
+        result = trending(self.store, self.settings, window=window, categories=categories, limit=limit)
+        at = result.at.isoformat() if isinstance(result.at, datetime) else str(result.at)
+        return list(zip(result.ranking.ids, result.ranking.scores)), at
+
+    # -- one paper -----------------------------------------------------------------
+    def paper(self, paper_id: str) -> StoredPaper:
+        """A paper by id (with or without version); PaperNotFound if absent."""
+        pid = canonical_id(paper_id)
+        paper = self.store.get(pid) if pid and len(pid) < 200 else None
+        if paper is None:
+            raise PaperNotFound(f"no paper {paper_id[:60]!r} in this store")
+        return paper
+
+    def history(self, paper_id: str) -> dict[str, list[tuple[str, float]]]:
+        """Every signal of one paper over time."""
+        kinds = ("upvotes", "github_stars", "comments", "saves", "clicks")
+        return self.store.signal_history([paper_id], kinds).get(paper_id, {})
+
+    def similar(self, paper: StoredPaper, limit: int = 8) -> list[Card]:
+        """Keyword fallback for 'similar papers' (until embeddings exist): the paper's title
+        and its most distinctive abstract words as a query, the paper itself left out."""
+        from papertide.rank.search import search
+
+        key = ("similar", paper.id, limit)
+        cached = self.cache.get(key)
+        if cached is None:
+            result = search(self.store, similar_query(self.store, paper), limit=limit + 1)
+            cached = self.cache.put(key, [(pid, s) for pid, s in result.hits if pid != paper.id][:limit])
+        return self.cards(cached)
+
+
+def similar_query(store: Store, paper: StoredPaper, abstract_terms: int = 4) -> str:
+    """Title words plus the abstract's rarest words that still occur in a few papers."""
+    title = [w for w in words_of(paper.title) if w not in STOPWORDS and len(w) > 2]
+    candidates = [w for w in dict.fromkeys(words_of(paper.abstract)) if w not in STOPWORDS
+                  and len(w) > 3 and not w.isdigit() and w not in title][:200]
+    stats = [s for s in store.term_stats(candidates) if s.docs >= 3]
+    rare = [s.token for s in sorted(stats, key=lambda s: s.docs)[:abstract_terms]]
+    return " ".join((title + rare)[:14])

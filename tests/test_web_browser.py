@@ -1,0 +1,200 @@
+"""The site in a real browser: Playwright drives Debian's Chromium against `papertide serve`.
+
+The server is the real command in a subprocess on 127.0.0.1, over the seeded store.
+Screenshots go to test-artifacts/ (light, dark, phone). Without Chromium these tests
+skip, except under CI (CI=true), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+from web_support import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("PAPERTIDE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _need_browser() -> None:
+    problem = None
+    if not Path(CHROMIUM).exists():
+        problem = f"Chromium not found at {CHROMIUM} (apt-get install chromium; scripts/test does it as root)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "the playwright package is not installed (pip install -e '.[test]')"
+    if problem and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser tests cannot run: {problem}", pytrace=False)
+    if problem:
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def server(web_seed: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`papertide serve` on a free port, until the module's tests are done."""
+    _need_browser()
+    port = free_port()
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
+    env = {**os.environ, "PAPERTIDE_DB": web_seed["db"], "PAPERTIDE_RATE_LIMIT_SEARCH": "0",
+           "PAPERTIDE_RATE_LIMIT_SUBSCRIBE": "0"}
+    command = [str(Path(sys.executable).with_name("papertide")), "serve", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, proc)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_until_up(base: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"papertide serve exited with {proc.returncode}", pytrace=False)
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    pytest.fail("papertide serve did not answer within 30 s", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def browser(server: str) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, server: str) -> Iterator:
+    """A fresh browser context; fails the test on any console error (CSP violations included)."""
+    context = browser.new_context(base_url=server, viewport={"width": 1200, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert not errors, errors
+
+
+def shot(tab, name: str, *, full_page: bool = True) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def test_open_trending_switch_window_and_expand_an_abstract(page, web_seed: dict) -> None:
+    page.goto("/")
+    assert page.title().startswith("Trending papers")
+    assert page.locator("article.card").count() >= 10
+    page.get_by_role("link", name="This week").click()
+    page.wait_for_url("**/?window=week*")
+    first = page.locator("article.card").first
+    assert web_seed["trending_id"] in first.locator("h2 a").get_attribute("href")
+    assert first.locator("svg.spark").count() >= 1
+    details = page.locator("details.abstract").first
+    details.locator("summary").click()
+    assert details.evaluate("d => d.open")
+    shot(page, "trending")
+
+
+def test_dark_theme_and_phone_layout(browser, server: str) -> None:
+    context = browser.new_context(base_url=server, color_scheme="dark", viewport={"width": 390, "height": 844},
+                                  device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        tab = context.new_page()
+        tab.goto("/")
+        background = tab.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 18, 22)"
+        width = tab.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"page is {width}px wide on a 390px phone"
+        shot(tab, "trending-dark-phone", full_page=False)
+    finally:
+        context.close()
+
+
+def test_search_and_open_a_result(page) -> None:
+    page.goto("/")
+    box = page.locator("#quick-q")
+    box.fill("medical image segmentation")
+    box.press("Enter")
+    page.wait_for_url("**/search?q=medical+image+segmentation*")
+    assert page.locator("#q").input_value() == "medical image segmentation"
+    assert page.locator("article.card mark").count() > 0
+    shot(page, "search")
+    title = page.locator("article.card h2 a").first
+    expected = title.inner_text()
+    title.click()
+    page.wait_for_url("**/papers/**")
+    assert page.locator("h1").inner_text() == expected
+    assert page.get_by_role("heading", name="Similar papers").is_visible()
+    shot(page, "paper")
+
+
+def test_change_mode_and_filters(page) -> None:
+    page.goto("/search?q=language+models")
+    page.select_option("#category-select", "cs.CL")  # app.js submits on change
+    page.wait_for_url("**category=cs.CL*")
+    cards = page.locator("article.card")
+    assert cards.count() > 0
+    for i in range(cards.count()):
+        assert "cs.CL" in cards.nth(i).locator(".meta").inner_text()
+    page.fill("#since", "2025-03")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**since=2025-03*")
+    assert page.locator("article.card time").first.get_attribute("datetime") >= "2025-03-01"
+    page.select_option("#mode", "hybrid")
+    page.wait_for_url("**mode=hybrid*")
+    assert "not available" in page.locator(".notice").inner_text()
+    assert page.locator("article.card").count() > 0  # keyword results meanwhile
+    shot(page, "search-filters")
+
+
+def test_subscribe_then_manage_and_unsubscribe(page) -> None:
+    page.goto("/search?q=protein+folding")
+    page.get_by_role("link", name="Get this search by email").click()
+    page.wait_for_url("**/subscribe?search=protein+folding")
+    assert page.locator("#searches").input_value() == "protein folding"
+    page.fill("#email", "browser@example.org")
+    page.get_by_label("This week's top").check()
+    page.get_by_label("weekly").check()
+    shot(page, "subscribe-form")
+    page.get_by_role("button", name="Subscribe").click()
+    assert page.get_by_role("heading", name="Subscription requested").is_visible()
+    shot(page, "subscribed")
+    page.get_by_role("link", name="manage your subscription").click()
+    assert page.locator(".status").inner_text() == "requested"
+    assert page.get_by_label("weekly").is_checked()
+    page.get_by_role("button", name="Unsubscribe").click()
+    assert page.locator(".status").inner_text() == "unsubscribed"
+    shot(page, "unsubscribed")
+
+
+def test_chromium_is_the_debian_one() -> None:
+    """Guards against a silently downloaded browser: the tests above must use /usr/bin/chromium."""
+    _need_browser()
+    assert shutil.which("chromium") or Path(CHROMIUM).exists()

@@ -1,0 +1,244 @@
+"""The server-rendered pages, in process, against a real SQLite store: content, forms, CSRF, XSS."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from fastapi.testclient import TestClient
+from web_support import HOSTILE_ID, web_settings
+
+from papertide.web.app import create_app
+from papertide.web.text import plain, rich, safe_url, snippet, sparkline
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the text of <script> elements."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.script_text: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.script_text.append(data)
+
+
+def parse(html: str) -> Tags:
+    tags = Tags()
+    tags.feed(html)
+    return tags
+
+
+def assert_no_injected_markup(html: str) -> None:
+    """Only this site's own tags: one external script, no handlers, no javascript: links, no inline style."""
+    tags = parse(html)
+    scripts = [attrs for tag, attrs in tags.tags if tag == "script"]
+    assert scripts == [{"src": scripts[0]["src"], "defer": None}] and scripts[0]["src"].startswith("/static/app.js")
+    assert not tags.script_text
+    for tag, attrs in tags.tags:
+        assert tag not in {"img", "iframe", "object", "embed", "b", "i", "textarea"} or tag == "textarea" and (
+            attrs.get("name") in {"searches", "authors"}), tag
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            assert name != "style", tag
+            assert not (value or "").strip().lower().startswith(("javascript:", "data:")), (tag, name, value)
+
+
+def card_titles(html: str) -> list[str]:
+    return re.findall(r'<h2 class="title"><a href="/papers/([^"]+)"', html)
+
+
+# -- trending ----------------------------------------------------------------------------
+def test_trending_page_lists_cards_with_tabs_and_sparklines(web_client: TestClient, web_seed: dict) -> None:
+    response = web_client.get("/", params={"window": "week"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert card_titles(html)[0] == web_seed["trending_id"]
+    assert 'aria-current="page">This week</a>' in html and ">Today</a>" in html and ">This month</a>" in html
+    assert '<svg class="spark"' in html and "<polyline" in html and "▲ 300" in html
+    assert '<details class="abstract">' in html  # expandable without JavaScript
+    assert 'rel="next"' in html and "page=2" in html
+    assert "max-age" in response.headers["cache-control"]
+    assert_no_injected_markup(html)
+
+
+def test_trending_category_filter_and_bad_window(web_client: TestClient) -> None:
+    html = web_client.get("/", params={"window": "month", "category": "cs.CL"}).text
+    assert '<option value="cs.CL" selected>' in html
+    assert all("cs.CL" in block for block in html.split('<article class="card">')[1:])
+    assert web_client.get("/", params={"window": "decade"}).status_code == 200  # falls back to today
+    assert web_client.get("/", params={"category": "<x>"}).status_code == 400
+
+
+# -- search --------------------------------------------------------------------------------
+def test_search_page_keeps_the_query_marks_terms_and_pages(web_client: TestClient) -> None:
+    html = web_client.get("/search", params={"q": "image segmentation", "category": "cs.CV"}).text
+    assert 'value="image segmentation"' in html and '<option value="cs.CV" selected>' in html
+    assert "<mark>" in html and card_titles(html)
+    assert 'rel="next"' in html and "page=2" in html
+    page2 = web_client.get("/search", params={"q": "image segmentation", "category": "cs.CV", "page": 2}).text
+    assert set(card_titles(html)).isdisjoint(card_titles(page2)) and 'rel="prev"' in page2
+    assert "/feeds/search.atom?q=image+segmentation" in html
+
+
+def test_search_page_without_results_helps(web_client: TestClient) -> None:
+    html = web_client.get("/search", params={"q": "qwxzptv unfindable", "since": "2025"}).text
+    assert "No papers match" in html and "without filters" in html and 'value="qwxzptv unfindable"' in html
+
+
+def test_search_page_shows_bad_filters_next_to_the_form(web_client: TestClient) -> None:
+    response = web_client.get("/search", params={"q": "vision", "since": "yesterday"})
+    assert response.status_code == 400 and "is not a date" in response.text and 'value="vision"' in response.text
+
+
+def test_unavailable_mode_falls_back_to_keyword_with_a_notice(web_client: TestClient) -> None:
+    html = web_client.get("/search", params={"q": "vision transformer", "mode": "hybrid"}).text
+    assert "hybrid search is not available" in html and card_titles(html)
+    assert '<option value="hybrid" selected>hybrid (not available yet)</option>' in html
+
+
+def test_empty_search_page_shows_help(web_client: TestClient) -> None:
+    html = web_client.get("/search").text
+    assert "author:" in html and "No papers match" not in html
+
+
+# -- paper --------------------------------------------------------------------------------
+def test_paper_page_has_abstract_authors_links_signals_and_similar(web_client: TestClient, web_seed: dict) -> None:
+    html = web_client.get(f"/papers/{web_seed['history_id']}").text
+    assert "<h2>Abstract</h2>" in html and "Signals over time" in html and "Similar papers" in html
+    assert re.search(r'<a href="/search\?q=author%3A%22[^"]+%22">', html)  # each author links to a search
+    assert ">arXiv</a>" in html and ">PDF</a>" in html
+    assert "3 observations" in html or "4 observations" in html
+    assert len(card_titles(html)) >= 1 and web_seed["history_id"] not in card_titles(html)
+
+
+def test_missing_paper_page_is_a_404_page(web_client: TestClient) -> None:
+    response = web_client.get("/papers/2501.99999")
+    assert response.status_code == 404 and "Not found" in response.text and "<html" in response.text
+
+
+# -- XSS -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("url", ["/", "/?window=month", f"/papers/{HOSTILE_ID}", "/search?q=zyxwv",
+                                 "/search?q=%3Cscript%3Ealert(1)%3C/script%3E", "/subscribe?search=%3Cscript%3Ex",
+                                 "/search?q=%22%3E%3Cimg%20src=x%20onerror=alert(1)%3E"])
+def test_hostile_text_is_escaped_everywhere(web_client: TestClient, url: str) -> None:
+    response = web_client.get(url)
+    assert response.status_code == 200
+    html = response.text
+    assert_no_injected_markup(html)
+    assert "<script>alert" not in html and "<img" not in html
+
+
+def test_hostile_paper_shows_as_text_with_latex_rendered(web_client: TestClient) -> None:
+    html = web_client.get(f"/papers/{HOSTILE_ID}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt;" in html
+    assert '<span class="math">α</span>-stable' in html
+    assert '<span class="math">O(n<sup>2</sup>)</span>' in html and "ℝ<sup>d</sup>" in html
+    assert "javascript:" not in html.replace("&lt;a href=&#34;javascript:alert(5)&#34;&gt;", "")
+
+
+def test_text_helpers_escape_and_render() -> None:
+    assert str(rich("<b>x</b> & $\\beta_{1}$")) == '&lt;b&gt;x&lt;/b&gt; &amp; <span class="math">β<sub>1</sub></span>'
+    assert str(rich("segmentation of <i>CT</i>", ["segment"])) == "<mark>segmentation</mark> of &lt;i&gt;CT&lt;/i&gt;"
+    assert plain("$\\mathcal{O}(n)$ and \\emph{this} costs 5\\$") == "O(n) and this costs 5$"
+    assert safe_url("javascript:alert(1)") == "" and safe_url(" JAVASCRIPT:x") == ""
+    assert safe_url('https://x.org/"onmouseover=') == "" and safe_url("https://github.com/a/b") == "https://github.com/a/b"
+    long = "word " * 100 + "needle " + "word " * 100
+    assert "needle" in snippet(long, ["needle"]) and len(snippet(long, ["needle"])) < 300
+    svg = str(sparkline([("2025-01-01T00:00:00Z", 1.0), ("2025-01-02T00:00:00Z", 5.0)], "<up>"))
+    assert svg.startswith('<svg class="spark"') and "&lt;up&gt;" in svg and "<up>" not in svg
+
+
+# -- pages work without CDN or inline code -----------------------------------------------------
+def test_every_asset_is_local_and_no_inline_code(web_client: TestClient) -> None:
+    html = web_client.get("/").text
+    for tag, attrs in parse(html).tags:
+        if tag in {"script", "link"}:
+            value = attrs.get("src" if tag == "script" else "href") or ""
+            assert value.startswith(("/static/", "/feeds/")), (tag, value)
+    for asset, kind in (("/static/style.css", "text/css"), ("/static/app.js", "javascript"),
+                        ("/static/favicon.svg", "image/svg+xml")):
+        response = web_client.get(asset)
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+    css = web_client.get("/static/style.css").text
+    assert "prefers-color-scheme: dark" in css and "max-width: 600px" in css
+    assert '<meta name="viewport"' in html
+
+
+# -- subscribe: forms and CSRF ------------------------------------------------------------------
+def _form_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_subscribe_form_stores_a_request_and_gives_a_manage_link(web_seed: dict) -> None:
+    with TestClient(create_app(web_settings(web_seed["db"]))) as client:
+        form = client.get("/subscribe", params={"search": "medical segmentation", "author": "Ada Lovelace"})
+        assert "medical segmentation</textarea>" in form.text and "Ada Lovelace</textarea>" in form.text
+        assert "pt_csrf" in form.headers["set-cookie"] and "httponly" in form.headers["set-cookie"].lower()
+        assert "samesite=strict" in form.headers["set-cookie"].lower()
+        done = client.post("/subscribe", data={
+            "csrf_token": _form_token(form.text), "email": "web@example.org", "trending": ["day", "week"],
+            "categories": ["cs.CV"], "searches": "medical segmentation\n\n3D CT", "authors": "", "frequency": "weekly"})
+        assert done.status_code == 200 and "Subscription requested" in done.text
+        manage = re.search(r'href="(/subscriptions/manage\?token=[^"]+)"', done.text).group(1)
+        page = client.get(manage)
+        assert "web@example.org" in page.text and ">requested<" in page.text
+        assert "3D CT" in page.text and page.headers["referrer-policy"] == "no-referrer"
+        token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+        gone = client.post("/subscriptions/manage", data={"csrf_token": _form_token(page.text), "token": token,
+                                                          "action": "unsubscribe"})
+        assert gone.status_code == 200 and ">unsubscribed<" in gone.text
+        assert client.get("/subscriptions/manage", params={"token": "x" * 30}).status_code == 404
+
+
+def test_forms_refuse_posts_without_the_right_token(web_seed: dict) -> None:
+    data = {"email": "csrf@example.org", "trending": ["day"], "frequency": "daily"}
+    with TestClient(create_app(web_settings(web_seed["db"]))) as client:
+        assert client.post("/subscribe", data=data).status_code == 403  # no cookie, no token
+        token = _form_token(client.get("/subscribe").text)
+        assert client.post("/subscribe", data={**data, "csrf_token": token + "x"}).status_code == 403
+    with TestClient(create_app(web_settings(web_seed["db"]))) as other:  # another browser's token
+        other.get("/subscribe")
+        response = other.post("/subscribe", data={**data, "csrf_token": token})
+        assert response.status_code == 403 and "reload the page" in response.text
+    with TestClient(create_app(web_settings(web_seed["db"], secret_key="another-key"))) as forged:
+        forged.cookies.set("pt_csrf", client.cookies.get("pt_csrf"))
+        assert forged.post("/subscribe", data={**data, "csrf_token": token}).status_code == 403
+
+
+def test_subscribe_form_errors_keep_the_values(web_seed: dict) -> None:
+    with TestClient(create_app(web_settings(web_seed["db"]))) as client:
+        token = _form_token(client.get("/subscribe").text)
+        response = client.post("/subscribe", data={"csrf_token": token, "email": "nope", "searches": "kept words"})
+        assert response.status_code == 400 and "email address" in response.text
+        assert "kept words</textarea>" in response.text
+        assert client.post("/subscribe", data={"csrf_token": token, "email": "a@b.org"}).status_code == 400
+
+
+def test_big_form_posts_are_refused(web_client: TestClient) -> None:
+    response = web_client.post("/subscribe", data={"searches": "x" * 100_000})
+    assert response.status_code == 413
+
+
+def test_api_docs_page_renders_from_the_schema(web_client: TestClient) -> None:
+    html = web_client.get("/api/v1/docs").text
+    assert "GET /api/v1/search" in html and "POST /api/v1/subscriptions" in html
+    assert_no_injected_markup(html)
+
+
+def test_digest_paper_links_redirect_to_the_paper_page(web_client: TestClient, web_seed: dict) -> None:
+    response = web_client.get(f"/paper/{web_seed['history_id']}", follow_redirects=False)
+    assert response.status_code == 301 and response.headers["location"] == f"/papers/{web_seed['history_id']}"

@@ -42,3 +42,77 @@ def sleeps() -> list[float]:
     return []
 
 # --- end of connector fixtures ----------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# Web site and API (tests/test_web_*.py): one seeded store per session,
+# an in-process app over it. Seeding lives in tests/web_support.py.
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def web_seed(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A real SQLite store: a slice of ../shared/data, hostile papers, fresh upvotes."""
+    from web_support import seed_store
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (it lives beside the checkout)")
+    return seed_store(SHARED_DATA, tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="session")
+def web_client(web_seed: dict) -> Iterator:
+    """An in-process client of the whole site (no rate limits), lifespan included."""
+    from fastapi.testclient import TestClient
+    from web_support import web_settings
+
+    from papertide.web.app import create_app
+
+    with TestClient(create_app(web_settings(web_seed["db"]))) as client:
+        yield client
+
+# --- end of web fixtures ----------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# Digest (tests/test_digest_*.py): a recording SMTP server with failure
+# injection, and the digest's link routes served over HTTP. Helpers live in
+# tests/digest_support.py.
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def smtp_server() -> Iterator:
+    """An aiosmtpd server on 127.0.0.1 that records every message it accepts.
+    ``.recorder.refuse[addr] = "550 ..."``, ``.recorder.data_replies.append("421 ...")``,
+    ``.stop()`` / ``.start()`` inject failures."""
+    from digest_support import SMTPServer
+
+    server = SMTPServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def digest_settings(tmp_path: Path, smtp_server):  # noqa: ANN201 - returns a settings factory
+    """Settings for a digest test: its own store, the test SMTP server, fast retries."""
+    from papertide.settings import Settings
+
+    def make(base_url: str = "http://127.0.0.1:9", **overrides: object) -> Settings:
+        values = {"db": str(tmp_path / "digest.db"), "smtp_port": smtp_server.port, "base_url": base_url,
+                  "secret_key": "digest-test-secret", "digest_max_age_days": 0, "smtp_retry_base": 0.05,
+                  "smtp_retry_wait": 10.0, "smtp_from": "papertide <digest@papertide.test>"}
+        return Settings({**values, **overrides}, environ={})
+    return make
+
+
+@pytest.fixture
+def digest_app(digest_settings) -> Iterator:
+    """The confirm / manage / unsubscribe routes served by uvicorn on 127.0.0.1."""
+    from digest_support import AppServer
+
+    app = AppServer(digest_settings)
+    try:
+        yield app
+    finally:
+        app.stop()
+
+# --- end of digest fixtures -------------------------------------------------

@@ -174,7 +174,7 @@ def test_main_command_offline_fails_over_to_sample_data(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}"
     env = {**os.environ, "PAPERTIDE_DB": str(tmp_path / "main.db"), "PAPERTIDE_SHARED_DATA": str(shared),
            "PAPERTIDE_ARXIV_OAI_URL": dead, "PAPERTIDE_HF_URL": dead, "PAPERTIDE_HTTP_RETRIES": "0",
-           "PYTHON": sys.executable}
+           "PYTHON": sys.executable, "PAPERTIDE_NO_SERVE": "1"}
     proc = subprocess.run([str(ROOT / "scripts" / "run")], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr

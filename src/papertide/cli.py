@@ -179,20 +179,30 @@ def _print_paper_line(rank: int, paper: Any, score: float | None) -> None:
 @click.option("--since", help="Published on or after (YYYY-MM-DD, YYYY-MM or YYYY).")
 @click.option("--until", help="Published on or before.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]),
+              help="Ranking: keyword, semantic or hybrid (default: hybrid when `papertide index` has run).")
 @pass_context
 def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], since: str | None,
-           until: str | None, as_json: bool) -> None:
+           until: str | None, as_json: bool, mode: str | None) -> None:
     """Search papers. Understands "phrases", -exclusions, author:, cat:, since:, until:."""
     from papertide.rank.search import search as run_search
 
     filters = Filters(categories=list(categories),
                       since=_span(since, "--since", end=False), until=_span(until, "--until", end=True))
-    result = run_search(obj.store, query, filters=filters, limit=limit)
+    if mode is None or mode != "keyword":
+        from papertide.semantic_cmd import run_semantic_search
+
+        result = run_semantic_search(obj.store, obj.settings, query, filters=filters, limit=limit, mode=mode)
+    else:
+        result = run_search(obj.store, query, filters=filters, limit=limit)
     papers = obj.store.get_many(pid for pid, _ in result.hits)
     hits = [(papers[pid], score) for pid, score in result.hits if pid in papers]
     if as_json:
+        from papertide.rank.hybrid import snippet
+
         click.echo(json.dumps({"query": query, "took_ms": round(result.took_ms, 2), "mode": result.mode,
-                               "results": [_result_json(p, s) for p, s in hits]}, ensure_ascii=False))
+                               "results": [{**_result_json(p, s), "snippet": snippet(p.abstract, result.terms)}
+                                           for p, s in hits]}, ensure_ascii=False))
         return
     if not hits:
         click.echo("No papers match. Try fewer words, or check `papertide stats` for what is stored.")
@@ -273,6 +283,214 @@ def stats(obj: Context, as_json: bool) -> None:
     click.echo("top categories: " + ", ".join(f"{k} {v:,}" for k, v in data["top_categories"].items()))
     for key, when in data["checkpoints"].items():
         click.echo(f"checkpoint {key}: {when}")
+
+
+# -- semantic search (issue 3; bodies in semantic_cmd.py) ---------------------------
+@cli.command()
+@click.option("--embedder", help="Embedder to use instead of the setting (static, or a model name/path).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def index(obj: Context, embedder: str | None, as_json: bool) -> None:
+    """Embed title and abstract of new or changed papers (resumable; needs papertide[semantic])."""
+    from papertide.semantic_cmd import run_index_command
+
+    run_index_command(obj.store, obj.settings, embedder_spec=embedder, as_json=as_json)
+
+
+@cli.command()
+@click.option("--from", "source", help="Model to distil from (default: all-MiniLM-L6-v2).")
+@pass_context
+def distill(obj: Context, source: str | None) -> None:
+    """Make the fast static embedder (model2vec) from the default model, on this machine."""
+    from papertide.semantic_cmd import run_distill_command
+
+    run_distill_command(obj.settings, source=source)
+
+
+@cli.command()
+@click.argument("paper_id")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_context
+def similar(obj: Context, paper_id: str, limit: int, as_json: bool) -> None:
+    """Papers most similar to one paper (by its embedding; needs `papertide index`)."""
+    from papertide.semantic_cmd import run_similar_command
+
+    run_similar_command(obj.store, obj.settings, canonical_id(paper_id), limit=limit, as_json=as_json)
+
+
+@cli.command("eval")
+@click.argument("queries", type=click.Path(exists=True))
+@click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]), default="hybrid", show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(10, 1000), help="Results per query.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object of metrics.")
+@pass_context
+def eval_(obj: Context, queries: str, mode: str, limit: int, as_json: bool) -> None:
+    """Measure search quality: MRR@10, nDCG@10, Recall@10/100, latency (JSONL queries or a BEIR folder)."""
+    from papertide.semantic_cmd import run_eval_command
+
+    run_eval_command(obj, queries, mode=mode, limit=limit, as_json=as_json)
+
+
+# -- trending (issue 4; bodies in cli_trending.py) ----------------------------------
+@cli.command()
+@click.option("--window", type=click.Choice(["day", "week", "month"]), default="day", show_default=True,
+              help="Growth of the signals over this window.")
+@click.option("--topic", help="Only papers matching this search (any query `papertide search` takes).")
+@click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]),
+              help="How --topic searches (default: as `papertide search` does).")
+@click.option("--category", "categories", multiple=True, help="Only these categories (cs.CV, q-bio...).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="How many papers.")
+@click.option("--at", help="As of this day (its end, UTC) or ISO time, from the observations known then.")
+@click.option("--explain", is_flag=True, help="Show each signal's contribution to each score.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (contributions included).")
+@pass_context
+def trending(obj: Context, window: str, topic: str | None, mode: str | None, categories: tuple[str, ...],
+             limit: int, at: str | None, explain: bool, as_json: bool) -> None:
+    """Papers gaining attention: signal growth, log-scaled, weighted, divided by age (docs/trending.md)."""
+    from papertide.cli_trending import show_trending
+
+    show_trending(obj.store, obj.settings, window=window, at=at, topic=topic, categories=list(categories),
+                  limit=limit, explain=explain, as_json=as_json, mode=mode)
+
+
+@cli.command()
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1),
+              help="How many of the newest papers with GitHub links to refresh.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def stars(obj: Context, limit: int, as_json: bool) -> None:
+    """Refresh GitHub stars of linked repositories (conditional requests; PAPERTIDE_GITHUB_TOKEN if set)."""
+    from papertide.cli_trending import run_stars
+
+    run_stars(obj.store, obj.settings, limit=limit, as_json=as_json)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@pass_context
+def serve(obj: Context, host: str, port: int, workers: int) -> None:
+    """Serve the web site and the JSON API (/api/v1) with uvicorn."""
+    from papertide.web.app import serve as run_server
+
+    obj.store.count()  # open (and migrate) the store once here, so a bad path fails before the workers start
+    click.echo(f"papertide: serving {obj.settings.db} at http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    run_server(obj.settings, host=host, port=port, workers=workers)
+
+
+# -- digest (issue 6; bodies in digest/commands.py) ----------------------------------
+@cli.command()
+@click.argument("email")
+@click.option("--trending", is_flag=True, help="Follow trending papers overall.")
+@click.option("--trending-in", "trending_in", multiple=True,
+              help="Follow trending papers in a category; repeatable.")
+@click.option("--category", "categories", multiple=True,
+              help="Follow new papers in a category (cs.CV, q-bio...); repeatable.")
+@click.option("--search", "searches", multiple=True,
+              help="Follow a saved search (any `papertide search` query); repeatable.")
+@click.option("--search-mode", type=click.Choice(["keyword", "semantic", "hybrid"]), default="keyword",
+              show_default=True, help="Search mode of the saved searches (keyword when a mode is unavailable).")
+@click.option("--author", "authors", multiple=True, help="Follow an author's new papers; repeatable.")
+@click.option("--frequency", type=click.Choice(["daily", "weekly"]), default="daily", show_default=True)
+@click.option("--hour", type=click.IntRange(0, 23), help="Local hour to send at (default: digest_hour).")
+@click.option("--tz", default="UTC", show_default=True,
+              help="Time zone of the hour (Europe/Paris, America/New_York...).")
+@click.option("--max", "max_papers", type=click.IntRange(1, 100),
+              help="Most papers per digest (default: digest_max_papers).")
+@pass_context
+def subscribe(obj: Context, email: str, trending: bool, trending_in: tuple[str, ...], categories: tuple[str, ...],
+              searches: tuple[str, ...], search_mode: str, authors: tuple[str, ...], frequency: str,
+              hour: int | None, tz: str, max_papers: int | None) -> None:
+    """Ask EMAIL to confirm a digest subscription (double opt-in: nothing is sent before)."""
+    from papertide.digest import commands
+
+    commands.subscribe(obj.store, obj.settings, email, trending=trending, trending_in=list(trending_in),
+                       categories=list(categories), searches=list(searches), search_mode=search_mode,
+                       authors=list(authors), frequency=frequency, hour=hour, tz=tz, max_papers=max_papers)
+
+
+@cli.group("subscriptions")
+def subscriptions_group() -> None:
+    """List, confirm and remove digest subscriptions."""
+
+
+@subscriptions_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def subscriptions_list(obj: Context, as_json: bool) -> None:
+    """Every subscriber, what they follow and their last digest."""
+    from papertide.digest import commands
+
+    commands.list_subscribers(obj.store, as_json)
+
+
+@subscriptions_group.command("confirm")
+@click.argument("link_or_token")
+@pass_context
+def subscriptions_confirm(obj: Context, link_or_token: str) -> None:
+    """Confirm a subscription with its confirm link (or just the token)."""
+    from papertide.digest import commands
+
+    commands.confirm(obj.store, obj.settings, link_or_token)
+
+
+@subscriptions_group.command("remove")
+@click.argument("email")
+@pass_context
+def subscriptions_remove(obj: Context, email: str) -> None:
+    """Unsubscribe EMAIL and cancel its queued digests."""
+    from papertide.digest import commands
+
+    commands.remove(obj.store, obj.settings, email)
+
+
+@cli.group("digest")
+def digest_group() -> None:
+    """Compose and send the digests; preview one; see the outbox."""
+
+
+@digest_group.command("run")
+@click.option("--date", "day", help="Send the digest of the period holding this day (YYYY-MM-DD) to everyone "
+              "who has not had it, whatever their hour; default: whoever is due now.")
+@click.option("--dry-run", is_flag=True, help="Compose and count, but queue and send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def digest_run(obj: Context, day: str | None, dry_run: bool, as_json: bool) -> None:
+    """Queue the due digests and send the outbox (for cron; exit 75: some stay queued)."""
+    from papertide.digest import commands
+
+    code = commands.run(obj.store, obj.settings, _date_of(_day(day, "--date")), dry_run, as_json)
+    if code:
+        sys.exit(code)
+
+
+@digest_group.command("preview")
+@click.argument("email")
+@click.option("--date", "day", help="The period holding this day (default: today in the subscriber's zone).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of printing.")
+@click.option("--text", is_flag=True, help="The plain-text part instead of the HTML.")
+@pass_context
+def digest_preview(obj: Context, email: str, day: str | None, output: str | None, text: bool) -> None:
+    """Show EMAIL's digest: as queued or sent if it was, else as it would be now."""
+    from papertide.digest import commands
+
+    commands.show_preview(obj.store, obj.settings, email, _date_of(_day(day, "--date")), output, text)
+
+
+@digest_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def digest_status(obj: Context, as_json: bool) -> None:
+    """Outbox counts: queued, sent, failed, bounced; and the latest problems."""
+    from papertide.digest import commands
+
+    commands.show_status(obj.store, as_json)
+
+
+def _date_of(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
 
 
 @cli.command("settings")

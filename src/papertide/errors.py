@@ -35,3 +35,41 @@ class PaperNotFound(PapertideError):
 
 class BadInput(PapertideError):
     """A value given by the user cannot be understood."""
+
+
+# -- digest (issue 6) --------------------------------------------------------------
+class InvalidSubscription(BadInput):
+    """A subscription has a bad address, time zone, hour, frequency or topic."""
+
+
+class BadLink(PapertideError):
+    """A confirm, manage or unsubscribe link is forged, expired or no longer valid."""
+
+
+class UnknownSubscriber(PapertideError):
+    """No subscriber with that address."""
+
+
+class DigestBusy(PapertideError):
+    """Another digest run holds the delivery lock."""
+
+
+class SmtpUnavailable(PapertideError):
+    """The SMTP server cannot be reached or refuses to talk; messages stay queued."""
+
+
+# -- semantic search (issue 3) ----------------------------------------------------
+class SemanticUnavailable(PapertideError):
+    """Semantic search needs the optional extra papertide[semantic]."""
+
+
+class EmbedderError(PapertideError):
+    """An embedding model cannot be loaded or made."""
+
+
+class NoVectors(PapertideError):
+    """The store has no vectors for this embedder yet; run `papertide index`."""
+
+
+class BadQueries(BadInput):
+    """An evaluation query file or BEIR folder cannot be read."""

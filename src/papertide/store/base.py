@@ -6,9 +6,16 @@ Everything outside ``store/`` talks to storage only through these methods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
+from papertide.model import Signal
 from papertide.sources.base import Page
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from papertide.index.bm25 import BM25Params
+    from papertide.index.keyword_index import KeywordIndex
 
 
 @dataclass
@@ -62,6 +69,47 @@ class TermStat:
     docs: int    # papers containing it
 
 
+# Signals papertide's own users produce (source "local"); the web and digest record them.
+LOCAL_SIGNAL_KINDS = ("saves", "clicks", "digest_opens")
+
+
+@dataclass
+class SignalDelta:
+    """How one signal of one paper moved over a time window (trending's input)."""
+
+    paper_id: str
+    published: str          # the paper's YYYY-MM-DD ('' if unknown)
+    kind: str               # upvotes, comments, github_stars, hf_featured, saves...
+    source: str             # who observed it: hf-daily, github, local...
+    before: float | None    # latest value before the window starts; None: none known
+    after: float            # latest value at the window's end
+
+
+@dataclass
+class RepoState:
+    """What papertide last heard from GitHub about one repository."""
+
+    repo: str               # owner/name
+    etag: str = ""
+    stars: int | None = None
+    status: str = "ok"      # ok | missing | blocked
+    checked_at: str = ""
+
+
+@dataclass
+class SubscriptionRequest:
+    """A digest subscription asked for on the web site, until the digest takes it over."""
+
+    id: int
+    token: str              # secret of the manage link
+    email: str
+    follows: dict[str, list[str]]  # trending (windows), categories, searches, authors
+    frequency: str          # daily | weekly
+    status: str             # requested | unsubscribed (the digest adds more)
+    created_at: str
+    updated_at: str
+
+
 class Store(Protocol):
     """What papertide needs from storage."""
 
@@ -90,6 +138,13 @@ class Store(Protocol):
                        weights: tuple[float, float, float]) -> list[tuple[str, float]]:
         """(id, score) best first for an FTS expression; higher score is better."""
 
+    def matching_pks(self, match: str) -> np.ndarray:
+        """Store keys of the papers an FTS expression matches, unranked (int64, ascending)."""
+
+    def keyword_index(self, params: BM25Params) -> KeywordIndex | None:
+        """The in-memory BM25F index of the papers as they are now (rebuilt when stale);
+        None when the store keeps none (search then ranks with FTS alone)."""
+
     def recent(self, filters: Filters, limit: int) -> list[tuple[str, float]]:
         """Newest papers matching the filters, (id, 0.0)."""
 
@@ -98,3 +153,177 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+
+    # -- signals and trending (store/sqlite_signals.py) -----------------------------
+    def signal_deltas(self, start: str, end: str, categories: list[str] | None = None,
+                      ids: Iterable[str] | None = None) -> list[SignalDelta]:
+        """Every (paper, kind, source) observed in ``[start, end)``: its value before and at the end.
+
+        Only papers in any of ``categories`` and, if given, among ``ids``."""
+
+    def published_dates(self, ids: Iterable[str]) -> dict[str, str]:
+        """Published day of each paper (missing ids left out)."""
+
+    def add_paper_signals(self, observations: list[tuple[str, Signal]]) -> int:
+        """Store observations by paper id (unknown ids skipped); returns rows added."""
+
+    def record_local_signal(self, paper_id: str, kind: str, *, at: str | None = None, count: int = 1) -> None:
+        """Count a save, click or digest open of a paper (kinds in LOCAL_SIGNAL_KINDS)."""
+
+    def papers_with_code(self, limit: int, host: str = "github.com") -> list[tuple[str, list[str]]]:
+        """(id, code URLs on that host) of the newest papers linking there, newest first."""
+
+    def github_repos(self, repos: Iterable[str]) -> dict[str, RepoState]:
+        """Saved GitHub state of these repositories, by the name asked for."""
+
+    def save_github_repo(self, state: RepoState) -> None:
+        """Remember what GitHub last answered about a repository."""
+
+    # -- the web site (store/sqlite_web.py) ------------------------------------------
+    def signal_history(self, ids: Iterable[str],
+                       kinds: Iterable[str]) -> dict[str, dict[str, list[tuple[str, float]]]]:
+        """Each paper's observations of these kinds over time, oldest first."""
+
+    def add_subscription_request(self, email: str, follows: dict[str, list[str]],
+                                 frequency: str) -> SubscriptionRequest:
+        """Store a subscription request with a fresh manage token."""
+
+    def subscription_request(self, token: str) -> SubscriptionRequest | None:
+        """The request a manage token belongs to."""
+
+    def update_subscription_request(self, token: str, *, follows: dict[str, list[str]] | None = None,
+                                    frequency: str | None = None,
+                                    status: str | None = None) -> SubscriptionRequest | None:
+        """Change a request; None if the token is unknown."""
+
+    def subscription_requests(self, status: str | None = None) -> list[SubscriptionRequest]:
+        """Every stored request, oldest first."""
+
+
+# -- digest (issue 6): subscribers and the outbox; implemented in store/sqlite_digest.py --------
+@dataclass
+class Subscriber:
+    """An email address and what it follows. ``pending`` holds a change awaiting confirmation."""
+
+    id: int
+    email: str
+    status: str = "requested"  # requested | confirmed | unsubscribed | bounced
+    follows: dict[str, Any] = field(default_factory=dict)
+    frequency: str = "daily"
+    hour: int = 7
+    tz: str = "UTC"
+    max_papers: int = 20
+    pending: dict[str, Any] | None = None
+    nonce: str = ""
+    created_at: str = ""
+    requested_at: str = ""
+    confirmed_at: str | None = None
+    unsubscribed_at: str | None = None
+    last_period: str | None = None
+    last_watermark: int | None = None
+    last_queued_at: str | None = None
+    last_sent_at: str | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class OutboxRow:
+    """One message to send: a digest (one per subscriber and period) or a confirmation request."""
+
+    idempotency_key: str
+    kind: str  # digest | confirm
+    subscriber_id: int
+    email: str
+    message_id: str
+    status: str = "queued"  # queued | sending | sent | failed | bounced | skipped | cancelled
+    period: str = ""
+    attempts: int = 0
+    next_attempt_at: str = ""
+    last_error: str | None = None
+    papers: list[str] = field(default_factory=list)
+    watermark_lo: int | None = None
+    watermark_hi: int | None = None
+    mime: bytes | None = None  # the exact bytes sent (and resent)
+    created_at: str = ""
+    claimed_at: str | None = None
+    sent_at: str | None = None
+    id: int = 0
+
+
+class DigestStore(Protocol):
+    """What the digest needs from storage, on top of ``Store``."""
+
+    def subscriber(self, *, email: str | None = None, id: int | None = None) -> Subscriber | None:
+        """One subscriber by address or id."""
+
+    def subscribers(self, statuses: Iterable[str] = ()) -> list[Subscriber]:
+        """Subscribers, all or in the given statuses, by id."""
+
+    def save_request(self, email: str, pending: dict[str, Any], nonce: str, now: str) -> Subscriber:
+        """Record a subscription request (new address, or a change awaiting confirmation)."""
+
+    def confirm_subscriber(self, id: int, nonce: str, now: str) -> Subscriber | None:
+        """Apply the pending request whose nonce matches; None when there is none."""
+
+    def update_subscriber(self, id: int, changes: dict[str, Any]) -> Subscriber | None:
+        """Change follows, frequency, hour, tz or max_papers of a subscriber."""
+
+    def set_subscriber_status(self, id: int, status: str, now: str, error: str | None = None) -> bool:
+        """Unsubscribe or bounce a subscriber; their queued digests are cancelled."""
+
+    def purge_requests(self, before: str) -> int:
+        """Forget requests (and pending changes) made before ``before`` and never confirmed."""
+
+    def paper_watermark(self, before: str | None = None) -> int:
+        """The newest paper's position, or that of the newest added before an ISO time."""
+
+    def window_keyword_search(self, match: str, filters: Filters, limit: int,
+                              weights: tuple[float, float, float], lo: int, hi: int) -> list[tuple[str, float]]:
+        """``keyword_search`` over the papers added in the watermark window (lo, hi]."""
+
+    def window_recent(self, filters: Filters, limit: int, lo: int, hi: int) -> list[tuple[str, float]]:
+        """``recent`` over the papers added in the watermark window (lo, hi]."""
+
+    def in_window(self, ids: Iterable[str], lo: int, hi: int) -> set[str]:
+        """The ids among ``ids`` added in the watermark window (lo, hi]."""
+
+    def queue_messages(self, rows: list[OutboxRow], now: str) -> set[str]:
+        """Insert the rows whose key is new (their keys are returned); a digest row also moves
+        its subscriber's window on. One transaction."""
+
+    def outbox_row(self, key: str) -> OutboxRow | None:
+        """The outbox row with this idempotency key."""
+
+    def sent_papers(self, subscriber_ids: Iterable[int], since: str) -> dict[int, set[str]]:
+        """Paper ids each subscriber was sent (or has queued) in digests created since ``since``."""
+
+    def recover_outbox(self) -> int:
+        """Put rows left 'sending' by a dead process back in the queue."""
+
+    def next_due(self, now: str, keys: Iterable[str] = ()) -> OutboxRow | None:
+        """The oldest queued row due at ``now`` (only among ``keys`` if given)."""
+
+    def next_wakeup(self, keys: Iterable[str] = ()) -> str | None:
+        """When the earliest queued row (among ``keys`` if given) becomes due."""
+
+    def claim(self, id: int, now: str) -> bool:
+        """Mark a queued row 'sending' (one more attempt); False if someone else has it."""
+
+    def finish(self, id: int, status: str, now: str, *, error: str | None = None,
+               next_attempt_at: str | None = None) -> None:
+        """Record the outcome of an attempt: sent, queued again, failed or bounced."""
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Outbox rows by status."""
+
+    def outbox_problems(self, limit: int) -> list[OutboxRow]:
+        """The latest failed or bounced rows (without their messages)."""
+
+    def prune_outbox(self, before: str) -> int:
+        """Drop the stored messages of rows sent before ``before`` (the rows stay)."""
+
+    def digest_lock(self, blocking: bool = True) -> Any:
+        """A context manager held while delivering; raises DigestBusy when not blocking and held."""
+
+    def digest_secret(self) -> str:
+        """A random key kept in the store, for signing links when no secret_key is set."""

@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from papertide.errors import StoreError
+from papertide.store.sqlite_digest import DigestMixin
 from papertide.store.sqlite_papers import PapersMixin
 from papertide.store.sqlite_search import SearchMixin
+from papertide.store.sqlite_signals import SignalsMixin
+from papertide.store.sqlite_vectors import VectorsMixin
+from papertide.store.sqlite_web import WebMixin
 
 _TOKENIZER = "porter unicode61 remove_diacritics 2"
 
@@ -23,7 +27,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class SQLiteStore(PapersMixin, SearchMixin):
+class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, VectorsMixin):
     """Papers in one SQLite file. Safe to open from several processes (WAL)."""
 
     def __init__(self, path: str) -> None:
@@ -48,19 +52,34 @@ class SQLiteStore(PapersMixin, SearchMixin):
 
     # -- schema -----------------------------------------------------------------
     def _migrate(self) -> None:
-        current = self.db.execute("PRAGMA user_version").fetchone()[0]
+        """Apply every migration not applied yet, each in its own transaction.
+
+        Applied versions are recorded one by one (not as a high-water mark), so a
+        migration numbered below one already applied is still picked up.
+        """
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (datetime('now')))")
+        applied = {v for (v,) in self.db.execute("SELECT version FROM schema_migrations")}
+        if not applied:  # stores from before this table counted with user_version
+            current = self.db.execute("PRAGMA user_version").fetchone()[0]
+            applied = {v for v, _ in _migrations() if v <= current}
+            self.db.executemany("INSERT INTO schema_migrations (version) VALUES (?)", [(v,) for v in applied])
         for version, script in _migrations():
-            if version <= current:
+            if version in applied:
                 continue
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 for statement in _split_sql(script):
                     self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {version}")
+                self.db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+                self.db.execute(f"PRAGMA user_version = {max(version, self._user_version())}")
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+
+    def _user_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
 
     def close(self) -> None:
         self.db.close()

@@ -140,20 +140,28 @@ def test_trending_category_filter(web_client: TestClient) -> None:
 
 # -- subscriptions ---------------------------------------------------------------------
 def test_subscription_lifecycle(web_client: TestClient) -> None:
+    from papertide.digest import subscriptions as digest_subscriptions
+
     created = web_client.post("/api/v1/subscriptions", json={
         "email": "reader@Example.ORG", "frequency": "weekly",
         "follows": {"trending": ["day"], "categories": ["cs.CV"], "searches": ["  medical  segmentation "]}})
     assert created.status_code == 201, created.text
     sub = created.json()
-    assert sub["email"] == "reader@example.org" and sub["status"] == "requested"
-    assert sub["follows"]["searches"] == ["medical segmentation"] and sub["frequency"] == "weekly"
-    token = sub["token"]
+    assert sub["email"] == "reader@example.org" and sub["status"] == "requested" and sub["pending"]
+    assert "token" not in sub  # asking with an address never reveals a way to manage it
+    assert [s["query"] for s in sub["follows"]["searches"]] == ["medical segmentation"]
+    assert sub["frequency"] == "weekly"
+    site = web_client.app.app.state.site  # type: ignore[attr-defined]
+    listed = [s for s in site.store.subscribers() if s.email == "reader@example.org"]
+    assert len(listed) == 1 and listed[0].status == "requested"
+    token = digest_subscriptions.manage_link(site.store, site.settings, listed[0]).rsplit("/", 1)[-1]
     assert web_client.get(f"/api/v1/subscriptions/{token}").json()["email"] == "reader@example.org"
-    changed = web_client.patch(f"/api/v1/subscriptions/{token}", json={"frequency": "daily"}).json()
-    assert changed["frequency"] == "daily" and changed["follows"] == sub["follows"]
+    changed = web_client.patch(f"/api/v1/subscriptions/{token}", json={"frequency": "daily"})
+    assert changed.status_code == 200 and changed.json()["email"] == "reader@example.org"
     gone = web_client.delete(f"/api/v1/subscriptions/{token}").json()
     assert gone["status"] == "unsubscribed"
-    _error(web_client.get("/api/v1/subscriptions/not-a-real-token-at-all"), 404, "not_found")
+    _error(web_client.get("/api/v1/subscriptions/not-a-real-token-at-all"), 400, "bad_link")
+    _error(web_client.patch(f"/api/v1/subscriptions/{token}", json={"status": "requested"}), 400, "bad_request")
 
 
 @pytest.mark.parametrize("body", [
@@ -285,3 +293,39 @@ def test_chunked_bodies_are_cut_off_at_the_limit(web_client: TestClient) -> None
     response = web_client.post("/api/v1/subscriptions", content=body(), headers={"Content-Type": "application/json"})
     assert "content-length" not in response.request.headers
     _error(response, 413, "body_too_large")
+
+
+# -- semantic / hybrid -------------------------------------------------------------------
+def test_hybrid_search_and_semantic_similar_with_an_indexed_store(shared_data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A store indexed by the static embedder (distilled once, cached like tests/test_semantic.py)."""
+    import tempfile
+    from pathlib import Path
+
+    from web_support import seed_store
+
+    from papertide.index.embed import StaticEmbedder, distill_static, static_model_dir
+    from papertide.index.semantic_index import run_index
+
+    models = Path(tempfile.gettempdir()) / "papertide-test-models"
+    if not (static_model_dir(models) / "config.json").is_file():
+        distill_static(static_model_dir(models))
+    seeded = seed_store(shared_data, tmp_path / "semantic")
+    store = open_store(seeded["db"])
+    try:
+        run_index(store, StaticEmbedder(static_model_dir(models)))
+        paper = next(iter(store.get_many([seeded["trending_id"]]).values()))
+    finally:
+        store.close()
+    settings = web_settings(seeded["db"], embedder="static", models_dir=str(models))
+    with TestClient(create_app(settings)) as client:
+        found = client.get("/api/v1/search", params={"q": paper.title, "mode": "hybrid", "limit": 5})
+        assert found.status_code == 200, found.text
+        body = found.json()
+        assert body["mode"] == "hybrid" and paper.id in [r["id"] for r in body["results"]]
+        assert client.get("/api/v1/search", params={"q": "protein folding", "mode": "semantic"}).json()["mode"] \
+            == "semantic"
+        similar = client.get(f"/api/v1/papers/{paper.id}/similar", params={"limit": 5}).json()
+        assert similar["method"] == "semantic" and len(similar["results"]) == 5
+        assert paper.id not in [r["id"] for r in similar["results"]]
+        page = client.get("/search", params={"q": paper.title, "mode": "hybrid"})
+        assert page.status_code == 200 and "not available" not in page.text

@@ -183,8 +183,9 @@ def _form_token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def test_subscribe_form_stores_a_request_and_gives_a_manage_link(web_seed: dict) -> None:
-    with TestClient(create_app(web_settings(web_seed["db"]))) as client:
+def test_subscribe_form_requests_a_digest_and_mails_the_confirmation(web_seed: dict, smtp_server) -> None:
+    settings = web_settings(web_seed["db"], smtp_port=smtp_server.port)
+    with TestClient(create_app(settings)) as client:
         form = client.get("/subscribe", params={"search": "medical segmentation", "author": "Ada Lovelace"})
         assert "medical segmentation</textarea>" in form.text and "Ada Lovelace</textarea>" in form.text
         assert "pt_csrf" in form.headers["set-cookie"] and "httponly" in form.headers["set-cookie"].lower()
@@ -192,16 +193,33 @@ def test_subscribe_form_stores_a_request_and_gives_a_manage_link(web_seed: dict)
         done = client.post("/subscribe", data={
             "csrf_token": _form_token(form.text), "email": "web@example.org", "trending": ["day", "week"],
             "categories": ["cs.CV"], "searches": "medical segmentation\n\n3D CT", "authors": "", "frequency": "weekly"})
-        assert done.status_code == 200 and "Subscription requested" in done.text
-        manage = re.search(r'href="(/subscriptions/manage\?token=[^"]+)"', done.text).group(1)
-        page = client.get(manage)
-        assert "web@example.org" in page.text and ">requested<" in page.text
-        assert "3D CT" in page.text and page.headers["referrer-policy"] == "no-referrer"
-        token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
-        gone = client.post("/subscriptions/manage", data={"csrf_token": _form_token(page.text), "token": token,
-                                                          "action": "unsubscribe"})
-        assert gone.status_code == 200 and ">unsubscribed<" in gone.text
-        assert client.get("/subscriptions/manage", params={"token": "x" * 30}).status_code == 404
+        assert done.status_code == 200 and "Check your inbox" in done.text and "web@example.org" in done.text
+        assert "/subscriptions/manage" not in done.text  # only the mailed links manage a subscription
+        store = client.app.app.state.site.store  # type: ignore[attr-defined]
+        sub = next(s for s in store.subscribers() if s.email == "web@example.org")
+        assert sub.status == "requested" and sub.pending["frequency"] == "weekly"
+        assert [q["query"] for q in sub.pending["follows"]["searches"]] == ["medical segmentation", "3D CT"]
+        mail = smtp_server.recorder.wait_for(1)[-1].message
+        text = mail.get_body(("plain",)).get_content()
+        confirm = re.search(r"(/confirm/[A-Za-z0-9_.\-]+)", text).group(1)
+        confirmed = client.get(confirm)
+        assert confirmed.status_code == 200 and "confirmed" in confirmed.text
+        assert "style=" not in confirmed.text and "/static/digest.css" in confirmed.text
+        assert client.get("/static/digest.css").status_code == 200
+        assert store.subscriber(email="web@example.org").status == "confirmed"
+        old = client.get("/subscriptions/manage", params={"token": "x" * 30}, follow_redirects=False)
+        assert old.status_code == 303 and old.headers["location"] == "/manage/" + "x" * 30
+        assert client.get("/manage/" + "x" * 30).status_code == 400
+
+
+def test_subscribing_survives_an_unreachable_mail_server(web_seed: dict) -> None:
+    with TestClient(create_app(web_settings(web_seed["db"]))) as client:  # smtp_port 9: refused
+        token = _form_token(client.get("/subscribe").text)
+        done = client.post("/subscribe", data={"csrf_token": token, "email": "queued@example.org",
+                                               "trending": ["day"]})
+        assert done.status_code == 200 and "Check your inbox" in done.text
+        store = client.app.app.state.site.store  # type: ignore[attr-defined]
+        assert store.outbox_counts().get("queued", 0) >= 1  # the scheduler retries it
 
 
 def test_forms_refuse_posts_without_the_right_token(web_seed: dict) -> None:

@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Any
 
@@ -130,9 +131,12 @@ class PapersMixin:
                    if any(merged[pid][f] != existing[pid][1][f] for f in _INDEXED)]
         if bulk:  # take the old text out of the index while the table still holds it
             self._fts_write(reindex, delete=True)
+        # Microseconds: derived indexes (vectors) tell a change by changed_at moving, and two
+        # writes of one paper within the same second must still differ.
+        changed = datetime.now(timezone.utc).isoformat()
         sets = ", ".join(f"{c} = ?" for c in (*merge.FIELDS, "author_names", "changed_at"))
         self.db.executemany(f"UPDATE papers SET {sets} WHERE pk = ?",
-                            [(*merge.encode_values(merged[pid]), now, existing[pid][0]) for pid in ids])
+                            [(*merge.encode_values(merged[pid]), changed, existing[pid][0]) for pid in ids])
         if bulk:
             self._fts_write(reindex)
         recategorised = [pid for pid in ids if merged[pid]["categories"] != existing[pid][1]["categories"]]

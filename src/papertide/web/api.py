@@ -13,7 +13,6 @@ from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
-from papertide.store.base import SubscriptionRequest
 from papertide.web import subscriptions
 from papertide.web.security import client_of
 from papertide.web.service import MAX_OFFSET, MAX_PAGE, Card, ResultPage, Site, make_filters
@@ -84,7 +83,8 @@ class Paper(PaperSummary):
 
 class SimilarResponse(BaseModel):
     id: str
-    method: Literal["keyword"] = Field(description="How similarity is found; 'keyword' until embeddings exist.")
+    method: Literal["keyword", "semantic"] = Field(
+        description="How similarity is found: 'semantic' (nearest vectors) when the paper is indexed, else 'keyword'.")
     results: list[PaperSummary]
 
 
@@ -99,22 +99,28 @@ class SubscriptionIn(BaseModel):
     email: str = Field(max_length=254, examples=["reader@example.org"])
     follows: Follows
     frequency: Literal["daily", "weekly"] = "daily"
+    hour: int | None = Field(default=None, ge=0, le=23, description="Local hour to send at (default: the site's).")
+    tz: str = Field(default="UTC", max_length=64, examples=["Europe/Paris"])
+    max_papers: int | None = Field(default=None, ge=1, le=100)
 
 
 class SubscriptionChange(BaseModel):
     follows: Follows | None = None
     frequency: Literal["daily", "weekly"] | None = None
-    status: Literal["requested", "unsubscribed"] | None = None
+    status: Literal["unsubscribed"] | None = None
 
 
 class Subscription(BaseModel):
-    token: str = Field(description="Secret of the manage link; keep it.")
     email: str
-    follows: dict[str, list[str]]
+    status: str = Field(description="requested (until the address confirms), confirmed, unsubscribed or bounced.")
+    follows: dict[str, Any]
     frequency: str
-    status: str
-    created_at: str
-    updated_at: str
+    hour: int
+    tz: str
+    max_papers: int
+    pending: bool = Field(description="A request awaits confirmation by the link mailed to the address.")
+    requested_at: str
+    confirmed_at: str | None = None
 
 
 def _site(request: Request) -> Site:
@@ -140,7 +146,7 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Results to skip
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Results per page (at most {MAX_PAGE}).")]
 Categories = Annotated[list[str], Query(max_length=10, description="Only these categories (cs.CV, q-bio...).")]
 PaperId = Annotated[str, Path(max_length=100, description="arXiv id, with or without version.")]
-Token = Annotated[str, Path(max_length=64)]
+Token = Annotated[str, Path(max_length=512, description="The token of a manage link mailed to the address.")]
 
 
 @router.get("/search", response_model=SearchResponse, summary="Search papers")
@@ -169,11 +175,13 @@ def trending(request: Request, window: Literal["day", "week", "month"] = "day", 
 @router.get("/papers/{paper_id:path}/similar", response_model=SimilarResponse, summary="Similar papers")
 def similar(request: Request, paper_id: PaperId,
             limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
-    """Papers like this one (keyword fallback: its title and rarest abstract words as a query)."""
+    """Papers like this one: nearest vectors when indexed, else a keyword query of its title and
+    rarest abstract words."""
     site = _site(request)
     site.limiter.check("search", client_of(request.scope))
     paper = site.paper(paper_id)
-    return {"id": paper.id, "method": "keyword", "results": [summary(c) for c in site.similar(paper, limit)]}
+    method, cards = site.similar_with_method(paper, limit)
+    return {"id": paper.id, "method": method, "results": [summary(c) for c in cards]}
 
 
 @router.get("/papers/{paper_id:path}", response_model=Paper, summary="One paper")
@@ -189,38 +197,36 @@ def paper(request: Request, paper_id: PaperId) -> dict[str, Any]:
             "history": {k: [{"at": at, "value": v} for at, v in series] for k, series in history.items()}}
 
 
-def _subscription(found: SubscriptionRequest) -> dict[str, Any]:
-    return {"token": found.token, "email": found.email, "follows": found.follows, "frequency": found.frequency,
-            "status": found.status, "created_at": found.created_at, "updated_at": found.updated_at}
-
-
 @router.post("/subscriptions", response_model=Subscription, status_code=201, summary="Ask for a digest")
 def subscribe(request: Request, body: SubscriptionIn) -> dict[str, Any]:
-    """Store a subscription request (the digest confirms and sends). Rate-limited per client."""
+    """Record a request and mail the address a confirmation link; nothing else is sent until it is
+    followed. Changing it later needs the manage link in a digest. Rate-limited per client."""
     found = subscriptions.subscribe(_site(request), client_of(request.scope), body.email,
-                                    body.follows.model_dump(), body.frequency)
-    return _subscription(found)
+                                    body.follows.model_dump(), body.frequency, hour=body.hour, tz=body.tz,
+                                    max_papers=body.max_papers)
+    return subscriptions.view(found.subscriber)
 
 
 @router.get("/subscriptions/{token}", response_model=Subscription, summary="A subscription")
 def subscription(request: Request, token: Token) -> dict[str, Any]:
-    return _subscription(subscriptions.lookup(_site(request), token))
+    """The subscription behind a manage link (400 `bad_link` if it is invalid or expired)."""
+    return subscriptions.view(subscriptions.lookup(_site(request), token))
 
 
 @router.patch("/subscriptions/{token}", response_model=Subscription, summary="Change a subscription")
 def change(request: Request, token: Token, body: Annotated[SubscriptionChange, Body()]) -> dict[str, Any]:
     follows = body.follows.model_dump() if body.follows is not None else None
-    return _subscription(subscriptions.change(_site(request), client_of(request.scope), token, follows=follows,
-                                              frequency=body.frequency, status=body.status))
+    return subscriptions.view(subscriptions.change(_site(request), client_of(request.scope), token,
+                                                   follows=follows, frequency=body.frequency, status=body.status))
 
 
 @router.delete("/subscriptions/{token}", response_model=Subscription, summary="Unsubscribe")
 def unsubscribe(request: Request, token: Token) -> dict[str, Any]:
-    return _subscription(subscriptions.change(_site(request), client_of(request.scope), token,
-                                              status="unsubscribed"))
+    return subscriptions.view(subscriptions.change(_site(request), client_of(request.scope), token,
+                                                   status="unsubscribed"))
 
 
-_ERRORS = {"400": "Bad request (bad parameter, unavailable mode)", "403": "Form token missing",
+_ERRORS = {"400": "Bad request (bad parameter, unavailable mode, bad or expired link)", "403": "Form token missing",
            "404": "Not found", "413": "Body too large", "429": "Rate limited"}
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from papertide import __version__
-from papertide.errors import BadInput, PapertideError, PaperNotFound
+from papertide.errors import BadInput, BadLink, PapertideError, PaperNotFound, UnknownSubscriber
 from papertide.settings import Settings
 from papertide.web import text
 from papertide.web.errors import WebError
@@ -61,8 +61,17 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
 
         # Threads share the one store (Site.store); this bounds how many handlers wait on it.
         anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, int(settings.web_threads))
-        yield
-        site.close()
+        scheduler = None
+        if settings.digest_scheduler:
+            from papertide.digest import scheduler as digest_scheduler
+
+            scheduler = digest_scheduler.start(settings)
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            site.close()
 
     app = FastAPI(title="papertide API", version=__version__, lifespan=lifespan,
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
@@ -71,11 +80,18 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
     app.state.site = site
     app.state.templates = templates()
     _install_error_handlers(app)
+    from papertide.digest import routes as digest_routes
     from papertide.web import api, feeds, pages
+
+    @contextmanager
+    def shared_store() -> Iterator[Any]:
+        yield site.store  # the worker's store; Site closes it at shutdown
 
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(pages.router)
+    # The confirm / manage / unsubscribe pages the digest's mails link to (digest/links.py).
+    app.include_router(digest_routes.router(settings, store=shared_store), include_in_schema=False)
     app.mount("/static", StaticFiles(packages=[("papertide.web", "static")]), name="static")
     app.openapi = lambda: api.openapi_schema(app)  # type: ignore[method-assign]
     _setup_access_log()
@@ -119,8 +135,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def bad_input(request: Request, exc: BadInput) -> Response:
         return error_response(request, 400, "bad_request", str(exc))
 
-    async def not_found(request: Request, exc: PaperNotFound) -> Response:
+    async def not_found(request: Request, exc: PaperNotFound | UnknownSubscriber) -> Response:
         return error_response(request, 404, "not_found", str(exc))
+
+    async def bad_link(request: Request, exc: BadLink) -> Response:
+        return error_response(request, 400, "bad_link", str(exc))
 
     async def papertide_error(request: Request, exc: PapertideError) -> Response:
         log.error("request %s failed: %s", request.url.path, exc)
@@ -144,6 +163,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(WebError, web_error)  # type: ignore[arg-type]
     app.add_exception_handler(BadInput, bad_input)  # type: ignore[arg-type]
     app.add_exception_handler(PaperNotFound, not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownSubscriber, not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(BadLink, bad_link)  # type: ignore[arg-type]
     app.add_exception_handler(PapertideError, papertide_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]

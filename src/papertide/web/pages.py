@@ -147,42 +147,19 @@ def subscribe_post(request: Request, csrf_token: Annotated[str, Form(max_length=
     except BadInput as exc:
         return render(request, "subscribe.html", status=400, csrf=True, email=email, follows=follows,
                       frequency=frequency, error=str(exc), selected_categories=categories)
-    return render(request, "subscribed.html", subscription=found, manage_url=_manage_url(found.token))
+    return render(request, "subscribed.html", email=found.subscriber.email, frequency=frequency,
+                  expiry_hours=site.settings.confirm_expiry_hours)
 
 
-def _manage_url(token: str) -> str:
-    return "/subscriptions/manage?" + urlencode({"token": token})
+@router.get("/subscriptions/manage")
+def manage_form(token: Annotated[str, Query(max_length=512)] = "") -> Response:
+    """Old manage links: subscriptions are now managed on the digest's signed /manage/{token} page."""
+    from papertide.digest.links import PATHS
 
-
-@router.get("/subscriptions/manage", response_class=HTMLResponse)
-def manage_form(request: Request, token: Annotated[str, Query(max_length=100)] = "") -> Response:
-    found = subscriptions.lookup(_site(request), token)
-    return render(request, "manage.html", csrf=True, subscription=found, follows=found.follows, error="",
-                  saved=False, selected_categories=found.follows.get("categories", []),
-                  headers={"Referrer-Policy": "no-referrer"})
-
-
-@router.post("/subscriptions/manage", response_class=HTMLResponse)
-def manage_post(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "",
-                token: Annotated[str, Form(max_length=100)] = "", action: Annotated[str, Form(max_length=20)] = "",
-                trending: Fields = [], categories: Fields = [], searches: Field = "", authors: Field = "",
-                frequency: Annotated[str, Form(max_length=10)] = "daily") -> Response:
-    site = _site(request)
-    site.csrf.verify(request.cookies.get(CSRF_COOKIE), csrf_token)
-    follows = _form_follows(trending, categories, searches, authors)
-    client = client_of(request.scope)
-    try:
-        if action == "unsubscribe":
-            found = subscriptions.change(site, client, token, status="unsubscribed")
-        else:
-            found = subscriptions.change(site, client, token, follows=follows, frequency=frequency,
-                                         status="requested")
-    except BadInput as exc:
-        found = subscriptions.lookup(site, token)
-        return render(request, "manage.html", status=400, csrf=True, subscription=found, follows=follows,
-                      error=str(exc), saved=False, selected_categories=categories)
-    return render(request, "manage.html", csrf=True, subscription=found, follows=found.follows, error="",
-                  saved=True, selected_categories=found.follows.get("categories", []))
+    if not token:
+        return RedirectResponse("/subscribe", status_code=303)
+    return RedirectResponse(PATHS["manage"].format(token=quote(token, safe="")), status_code=303,
+                            headers={"Referrer-Policy": "no-referrer"})
 
 
 # -- API docs and health -------------------------------------------------------------

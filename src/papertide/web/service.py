@@ -8,14 +8,15 @@ lists, which change only when a sync runs.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Hashable
+from typing import TYPE_CHECKING, Any, Hashable
 
-from papertide.errors import BadInput, PaperNotFound
+from papertide.errors import BadInput, EmbedderError, NoVectors, PaperNotFound, SemanticUnavailable
 from papertide.index.query import parse_date, words_of
 from papertide.model import canonical_id
 from papertide.rank.keyword import STOPWORDS
@@ -24,6 +25,10 @@ from papertide.store import Filters, Store, StoredPaper, open_store
 from papertide.web.errors import ModeUnavailable
 from papertide.web.security import Csrf, RateLimiter, secret_key
 
+if TYPE_CHECKING:
+    from papertide.index.embed import Embedder
+
+log = logging.getLogger("papertide.web")
 MODES = ("keyword", "semantic", "hybrid")
 WINDOWS = ("day", "week", "month")
 CARD_SIGNALS = ("upvotes", "github_stars", "comments")
@@ -154,6 +159,8 @@ class Site:
                                     "subscribe": int(settings.rate_limit_subscribe)})
         self.csrf = Csrf(secret_key(settings))
         self.page_size = max(1, min(MAX_PAGE, int(settings.web_page_size)))
+        self._embedder: Embedder | None = None
+        self._embedder_failed = False
 
     @property
     def store(self) -> Store:
@@ -176,25 +183,39 @@ class Site:
 
     # -- search ------------------------------------------------------------------
     def modes(self) -> tuple[str, ...]:
-        """Search modes this store can answer now."""
+        """Search modes this store can answer now: semantic and hybrid when it has vectors
+        of the configured embedder and that embedder loads."""
         cached = self.cache.get("modes")
         if cached is not None:
             return cached
-        from papertide.rank import search as search_module
-
-        # TODO(semantic search issue): when the store has vectors and an embedder can be
-        # opened (semantic_cmd.semantic_or_none, rank.hybrid.default_mode), offer
-        # semantic/hybrid here and run them with rank.hybrid.search_modes in `search`
-        # (and semantic_cmd.similar_papers in `similar`). Until rank/search.py exposes
-        # `available_modes(store) -> Iterable[str]`, only keyword exists.
-        probe = getattr(search_module, "available_modes", None)
-        found = tuple(m for m in MODES if m == "keyword" or (probe is not None and m in set(probe(self.store))))
+        found = MODES if self.embedder() is not None else ("keyword",)
         return self.cache.put("modes", found)
+
+    def embedder(self) -> Embedder | None:
+        """The configured embedder, loaded once per worker, or None when the store has no
+        vectors for it or it cannot be loaded (then only keyword search is offered)."""
+        if self._embedder is not None or self._embedder_failed:
+            return self._embedder
+        from papertide.rank.hybrid import default_mode
+
+        if default_mode(self.store, self.settings.embedder) != "hybrid":
+            return None  # asked again later: an `index` run may add vectors
+        with self._opening:
+            if self._embedder is None and not self._embedder_failed:
+                from papertide.semantic_cmd import open_embedder
+
+                try:
+                    self._embedder = open_embedder(self.settings)
+                except (SemanticUnavailable, EmbedderError) as exc:
+                    log.warning("semantic search is off: %s", exc)
+                    self._embedder_failed = True
+        return self._embedder
 
     def search(self, query: str, *, mode: str = "keyword", filters: Filters | None = None, offset: int = 0,
                limit: int | None = None, strict: bool = True) -> ResultPage:
         """One page of results. An unavailable mode raises ModeUnavailable when ``strict``,
         else falls back to keyword search with a notice."""
+        from papertide.rank.hybrid import HybridParams, search_modes
         from papertide.rank.search import search
 
         limit = limit or self.page_size
@@ -207,12 +228,17 @@ class Site:
             if strict:
                 raise ModeUnavailable(f"{mode} search is not available on this site yet; use mode=keyword")
             mode, notice = "keyword", message
-        kwargs = {} if mode == "keyword" else {"mode": mode}
-        result = search(self.store, query, filters=filters, limit=offset + limit + 1, **kwargs)
+        if mode == "keyword":
+            result = search(self.store, query, filters=filters, limit=offset + limit + 1)
+        else:
+            params = HybridParams(keyword_weight=float(self.settings.hybrid_keyword_weight),
+                                  candidates=int(self.settings.hybrid_candidates))
+            result = search_modes(self.store, query, filters=filters, limit=offset + limit + 1, mode=mode,
+                                  embedder=self.embedder(), params=params)
         hits = result.hits[offset:offset + limit]
         more = len(result.hits) > offset + limit
         cards = self.cards(hits, with_snippets=result.terms)
-        return ResultPage(cards, offset, limit, offset + limit if more else None, query=query, mode=mode,
+        return ResultPage(cards, offset, limit, offset + limit if more else None, query=query, mode=result.mode,
                           notice=notice, terms=result.terms, took_ms=result.took_ms)
 
     def cards(self, hits: list[tuple[str, float]], *, with_snippets: list[str] | None = None) -> list[Card]:
@@ -273,16 +299,33 @@ class Site:
         return self.store.signal_history([paper_id], kinds).get(paper_id, {})
 
     def similar(self, paper: StoredPaper, limit: int = 8) -> list[Card]:
-        """Keyword fallback for 'similar papers' (until embeddings exist): the paper's title
-        and its most distinctive abstract words as a query, the paper itself left out."""
+        """Papers like this one (see ``similar_with_method``)."""
+        return self.similar_with_method(paper, limit)[1]
+
+    def similar_with_method(self, paper: StoredPaper, limit: int = 8) -> tuple[str, list[Card]]:
+        """("semantic", cards) from the paper's vector when the store has one; otherwise
+        ("keyword", cards): the title and most distinctive abstract words as a query.
+        The paper itself is left out either way."""
         from papertide.rank.search import search
 
         key = ("similar", paper.id, limit)
         cached = self.cache.get(key)
         if cached is None:
-            result = search(self.store, similar_query(self.store, paper), limit=limit + 1)
-            cached = self.cache.put(key, [(pid, s) for pid, s in result.hits if pid != paper.id][:limit])
-        return self.cards(cached)
+            method, hits = "keyword", None
+            embedder = self.embedder()
+            if embedder is not None:
+                from papertide.semantic_cmd import similar_papers
+
+                try:
+                    hits, method = similar_papers(self.store, embedder, paper.id, limit), "semantic"
+                except NoVectors:
+                    hits = None  # not indexed yet: keyword fallback
+            if hits is None:
+                result = search(self.store, similar_query(self.store, paper), limit=limit + 1)
+                hits = [(pid, s) for pid, s in result.hits if pid != paper.id][:limit]
+            cached = self.cache.put(key, (method, hits))
+        method, hits = cached
+        return method, self.cards(hits)
 
 
 def similar_query(store: Store, paper: StoredPaper, abstract_terms: int = 4) -> str:

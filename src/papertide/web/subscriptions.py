@@ -1,29 +1,37 @@
-"""Subscription requests from the site and the API.
+"""Subscription requests from the site and the API, handed to the digest.
 
-Until the digest (issue 6) exists, a request is only stored (status
-``requested``); the digest confirms the address by email and sends. Whoever
-creates a request gets its manage token; nothing else reveals it, so asking
+A request is recorded by ``digest.subscriptions.request_subscription`` (status
+``requested``) and its confirmation mail is sent at once if the SMTP server
+answers; otherwise the digest scheduler (or cron's ``digest run``) retries it.
+Nothing is sent to the address until it confirms. Changing or cancelling needs
+a signed manage link, which only ever goes to the address itself, so asking
 with someone else's address never exposes or changes their subscription.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import smtplib
+from datetime import datetime, timezone
 from typing import Any
 
-from papertide.errors import BadInput
-from papertide.store.base import SubscriptionRequest
-from papertide.web.errors import NotFound
+from papertide.digest import periods
+from papertide.digest import subscriptions as digest_subscriptions
+from papertide.digest.runner import deliver_now
+from papertide.errors import BadInput, PapertideError
+from papertide.store.base import Subscriber
 from papertide.web.service import WINDOWS, Site, make_filters
+
+log = logging.getLogger("papertide.web")
 
 FOLLOW_KINDS = ("trending", "categories", "searches", "authors")
 FREQUENCIES = ("daily", "weekly")
-STATUSES = ("requested", "unsubscribed")
+STATUSES = ("unsubscribed",)
 MAX_FOLLOWS = 20
 MAX_FOLLOW_CHARS = 200
 _EMAIL = re.compile(r"^[^@\s<>\"'(),;:\\\[\]]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
                     r"[A-Za-z]{2,63}$")
-_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
 
 
 def clean_email(email: str) -> str:
@@ -64,32 +72,57 @@ def clean_frequency(frequency: str) -> str:
     return frequency
 
 
-def subscribe(site: Site, client: str, email: str, follows: dict[str, Any],
-              frequency: str = "daily") -> SubscriptionRequest:
-    """Store a new request (rate-limited per client: it will send email)."""
+def subscribe(site: Site, client: str, email: str, follows: dict[str, Any], frequency: str = "daily", *,
+              hour: int | None = None, tz: str = "UTC",
+              max_papers: int | None = None) -> digest_subscriptions.Request:
+    """Record a request and send its confirmation mail (rate-limited per client: it sends email)."""
     site.limiter.check("subscribe", client)
-    return site.store.add_subscription_request(clean_email(email), clean_follows(follows),
-                                               clean_frequency(frequency))
+    request = digest_subscriptions.request_subscription(
+        site.store, site.settings, clean_email(email), clean_follows(follows), frequency=clean_frequency(frequency),
+        hour=hour, tz=tz, max_papers=max_papers)
+    send_confirmation(site, request)
+    return request
 
 
-def lookup(site: Site, token: str) -> SubscriptionRequest:
-    """The request behind a manage token; NotFound for anything else."""
-    found = site.store.subscription_request(token) if _TOKEN.match(token or "") else None
-    if found is None:
-        raise NotFound("no subscription with that link; it may have been mistyped")
-    return found
+def send_confirmation(site: Site, request: digest_subscriptions.Request) -> None:
+    """Try to send the confirmation mail now; a failure only leaves it queued for the scheduler."""
+    try:
+        report = deliver_now(site.store, site.settings, [request.message_key])
+    except (PapertideError, smtplib.SMTPException, OSError) as exc:
+        log.warning("confirmation mail for subscriber %s stays queued: %s", request.subscriber.id, exc)
+        return
+    if report is not None and not report.sent:
+        log.warning("confirmation mail for subscriber %s stays queued: %s", request.subscriber.id,
+                    report.stopped or "not sent yet; the digest scheduler retries")
+
+
+def lookup(site: Site, token: str) -> Subscriber:
+    """The subscriber behind a signed manage link (BadLink if forged, altered or expired)."""
+    return digest_subscriptions.subscriber_for_manage(site.store, site.settings, token)
 
 
 def change(site: Site, client: str, token: str, *, follows: dict[str, Any] | None = None,
-           frequency: str | None = None, status: str | None = None) -> SubscriptionRequest:
-    """Update or unsubscribe (rate-limited like subscribing)."""
+           frequency: str | None = None, status: str | None = None) -> Subscriber:
+    """Update or unsubscribe through a manage link (rate-limited like subscribing)."""
     site.limiter.check("subscribe", client)
-    lookup(site, token)
     if status is not None and status not in STATUSES:
-        raise BadInput(f"status must be {' or '.join(STATUSES)}")
-    updated = site.store.update_subscription_request(
-        token, follows=clean_follows(follows) if follows is not None else None,
-        frequency=clean_frequency(frequency) if frequency is not None else None, status=status)
-    if updated is None:
-        raise NotFound("no subscription with that link")
-    return updated
+        raise BadInput("status can only be set to unsubscribed; subscribe again to resume")
+    subscriber = lookup(site, token)
+    if status == "unsubscribed":
+        if subscriber.status != "unsubscribed":
+            site.store.set_subscriber_status(subscriber.id, "unsubscribed", periods.iso(datetime.now(timezone.utc)))
+        return site.store.subscriber(id=subscriber.id)  # type: ignore[no-any-return]
+    return digest_subscriptions.update_subscription(
+        site.store, site.settings, token, frequency=clean_frequency(frequency) if frequency is not None else None,
+        follows=clean_follows(follows) if follows is not None else None)
+
+
+def view(subscriber: Subscriber) -> dict[str, Any]:
+    """What the API shows of a subscriber: a request awaiting confirmation shows what was asked for."""
+    asked = subscriber.pending or {}
+    return {"email": subscriber.email, "status": subscriber.status,
+            "follows": asked.get("follows", subscriber.follows),
+            "frequency": asked.get("frequency", subscriber.frequency), "hour": asked.get("hour", subscriber.hour),
+            "tz": asked.get("tz", subscriber.tz), "max_papers": asked.get("max_papers", subscriber.max_papers),
+            "pending": subscriber.pending is not None, "requested_at": subscriber.requested_at,
+            "confirmed_at": subscriber.confirmed_at}

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator
 
 from papertide.errors import DigestBusy, StoreError
 from papertide.store.base import Filters, OutboxRow, Subscriber
+from papertide.store.sqlite_search import _filter_sql
 from papertide.store.sqlite_util import _chunks
 
 _SUB_FIELDS = ("follows", "frequency", "hour", "tz", "max_papers")
@@ -112,7 +113,7 @@ class DigestMixin:
 
     def window_keyword_search(self, match: str, filters: Filters, limit: int,
                               weights: tuple[float, float, float], lo: int, hi: int) -> list[tuple[str, float]]:
-        where, params = _window_filter_sql(filters)
+        where, params = _filter_sql(filters)
         sql = (f"SELECT p.id, -bm25(papers_fts, ?, ?, ?) AS score FROM papers_fts "
                f"JOIN papers p ON p.pk = papers_fts.rowid WHERE papers_fts MATCH ? "
                f"AND papers_fts.rowid > ? AND papers_fts.rowid <= ? {where} "
@@ -124,7 +125,7 @@ class DigestMixin:
         return [(r[0], r[1]) for r in rows]
 
     def window_recent(self, filters: Filters, limit: int, lo: int, hi: int) -> list[tuple[str, float]]:
-        where, params = _window_filter_sql(filters)
+        where, params = _filter_sql(filters)
         rows = self.db.execute(
             f"SELECT p.id FROM papers p WHERE p.pk > ? AND p.pk <= ? {where} "
             f"ORDER BY p.published DESC, p.pk DESC LIMIT ?", (lo, hi, *params, limit)).fetchall()
@@ -267,24 +268,6 @@ class DigestMixin:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-
-
-def _window_filter_sql(filters: Filters) -> tuple[str, list[Any]]:
-    """Filters as SQL on ``p``. Categories go through the (category, pk) key as ranges,
-    an index search rather than a scan of paper_categories for every candidate paper."""
-    clauses, params = [], []
-    if filters.categories:
-        ors = " OR ".join("category = ? OR (category > ? AND category < ?)" for _ in filters.categories)
-        clauses.append(f"AND p.pk IN (SELECT pk FROM paper_categories WHERE {ors})")
-        for cat in filters.categories:  # 'q-bio' also matches 'q-bio.QM': names between 'q-bio.' and 'q-bio/'
-            params += [cat, cat + ".", cat + "/"]
-    if filters.since:
-        clauses.append("AND p.published >= ?")
-        params.append(filters.since)
-    if filters.until:
-        clauses.append("AND p.published != '' AND p.published <= ?")
-        params.append(filters.until)
-    return " ".join(clauses), params
 
 
 def _subscriber(row: sqlite3.Row) -> Subscriber:

@@ -74,15 +74,11 @@ pass_context = click.make_pass_decorator(Context)
 # -- ingest ------------------------------------------------------------------------
 def _progress(label: str) -> Callable[[SyncReport], None]:
     """A one-line live counter on a terminal; a log line per page elsewhere."""
-    tty = sys.stderr.isatty()
+    from papertide import progress
 
     def show(report: SyncReport) -> None:
-        line = (f"{label}: {report.fetched:,} fetched, {report.new:,} new, {report.updated:,} updated, "
-                f"{report.skipped_total:,} skipped")
-        if tty:
-            click.echo(f"\r\033[K{line}", err=True, nl=False)
-        else:
-            log.info(line)
+        progress.show(f"{label}: {report.fetched:,} fetched, {report.new:,} new, "
+                      f"{report.updated:,} updated, {report.skipped_total:,} skipped")
     return show
 
 

@@ -30,16 +30,12 @@ def open_embedder(settings: Settings, spec: str | None = None) -> Embedder:
 
 def _index_progress() -> Any:
     """A one-line live counter on a terminal; a log line per chunk elsewhere."""
-    tty = sys.stderr.isatty()
+    from papertide import progress
 
     def show(report: Any) -> None:
         done = report.embedded + report.unchanged
-        line = (f"index: {done:,}/{report.total:,} papers, {report.embedded:,} embedded "
-                f"({report.docs_per_s:.1f} docs/s)")
-        if tty:
-            click.echo(f"\r\033[K{line}", err=True, nl=False)
-        else:
-            log.info(line)
+        progress.show(f"index: {done:,}/{report.total:,} papers, {report.embedded:,} embedded "
+                      f"({report.docs_per_s:.1f} docs/s)")
     return show
 
 

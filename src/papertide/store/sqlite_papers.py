@@ -80,7 +80,7 @@ class PapersMixin:
         changed = [pid for pid in merged if pid in existing and merged[pid] != existing[pid][1]]
         with self._fts_by_page() as bulk:
             self._insert_papers(new, merged, pks, now, bulk)
-            self._update_papers(changed, merged, existing, now, bulk)
+            self._update_papers(changed, merged, existing, bulk)
         signals = self._record_provenance_and_signals(records, pks, now)
         return IngestResult(new=len(new), updated=len(changed),
                             unchanged=len(merged) - len(new) - len(changed), signals=signals)
@@ -124,7 +124,7 @@ class PapersMixin:
                         (first, first + len(ids) - 1))
 
     def _update_papers(self, ids: list[str], merged: dict[str, _Row],
-                       existing: dict[str, tuple[int, _Row]], now: str, bulk: bool) -> None:
+                       existing: dict[str, tuple[int, _Row]], bulk: bool) -> None:
         if not ids:
             return
         reindex = [existing[pid][0] for pid in ids

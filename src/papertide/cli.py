@@ -11,13 +11,13 @@ from typing import Any, Callable
 
 import click
 
-from papertide import __version__
+from papertide import __version__, progress
 from papertide.errors import PapertideError
 from papertide.model import canonical_id
 from papertide.settings import Settings
+from papertide.sources import SOURCES, SyncRequest, get_source
 from papertide.store import Filters, Store, open_store
 from papertide.sync import SyncReport, run_sync
-from papertide.sources import SOURCES, SyncRequest, get_source
 
 log = logging.getLogger("papertide")
 
@@ -74,8 +74,6 @@ pass_context = click.make_pass_decorator(Context)
 # -- ingest ------------------------------------------------------------------------
 def _progress(label: str) -> Callable[[SyncReport], None]:
     """A one-line live counter on a terminal; a log line per page elsewhere."""
-    from papertide import progress
-
     def show(report: SyncReport) -> None:
         progress.show(f"{label}: {report.fetched:,} fetched, {report.new:,} new, "
                       f"{report.updated:,} updated, {report.skipped_total:,} skipped")
@@ -83,8 +81,7 @@ def _progress(label: str) -> Callable[[SyncReport], None]:
 
 
 def _report(report: SyncReport, as_json: bool) -> None:
-    if sys.stderr.isatty():
-        click.echo("", err=True)
+    progress.finish()
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return

@@ -16,3 +16,9 @@ def show(line: str) -> None:
         click.echo(f"\r\033[K{line}", err=True, nl=False)
     else:
         log.info(line)
+
+
+def finish() -> None:
+    """End the status line on a terminal, so what follows starts on a line of its own."""
+    if sys.stderr.isatty():
+        click.echo("", err=True)

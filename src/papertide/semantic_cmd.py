@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from papertide import progress
 from papertide.errors import SemanticUnavailable
 from papertide.index.embed import Embedder, distill_static, load_embedder, static_model_dir
 from papertide.settings import Settings
@@ -30,8 +30,6 @@ def open_embedder(settings: Settings, spec: str | None = None) -> Embedder:
 
 def _index_progress() -> Any:
     """A one-line live counter on a terminal; a log line per chunk elsewhere."""
-    from papertide import progress
-
     def show(report: Any) -> None:
         done = report.embedded + report.unchanged
         progress.show(f"index: {done:,}/{report.total:,} papers, {report.embedded:,} embedded "
@@ -46,8 +44,7 @@ def run_index_command(store: Store, settings: Settings, *, embedder_spec: str | 
     embedder = open_embedder(settings, embedder_spec)
     report = run_index(store, embedder, batch_size=settings.embed_batch_size,
                        ann_threshold=settings.ann_threshold, on_progress=_index_progress())
-    if sys.stderr.isatty():
-        click.echo("", err=True)
+    progress.finish()
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return

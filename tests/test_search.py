@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from papertide.cli import cli
 from papertide.index import bm25
-from papertide.index.analyze import Analyzer, fold
+from papertide.index.analyze import Analyzer, TermIds, fold
 from papertide.index.query import parse_query
 from papertide.model import make_record
 from papertide.rank.keyword import (
@@ -121,6 +121,55 @@ def test_analyzer_folds_and_stems_like_the_index() -> None:
     assert fold("Schrödinger") == "schrodinger"
     assert a.terms("Graph-Networks, MODELS; modelling") == ["graph", "network", "model", "model"]
     assert a.words("naïve_bayes 3D") == ["naïve", "bayes", "3d"]  # underscore splits, as in unicode61
+
+
+def _word_by_word(texts: list[str]) -> tuple[list[str], list[int]]:
+    a = Analyzer()
+    words = [a.words(t) for t in texts]
+    return [a.term(w) for ws in words for w in ws], [len(ws) for ws in words]
+
+
+TEXTS = ["Graph-Networks, MODELS; modelling", "", "naïve_bayes 3D Schrödinger", "x" * 300, "a1 B2 a1",
+         "GRAPH graph Graph", "Ünïcode — dash’s words", "tab\tsep\nline 42"]
+
+
+def test_bulk_encoding_gives_the_word_by_word_terms() -> None:
+    ids = TermIds(Analyzer())
+    encoded, lengths = ids.encode(TEXTS)
+    names = {v: k for k, v in ids.vocabulary.items()}
+    assert ([names[i] for i in encoded.tolist()], lengths.tolist()) == _word_by_word(TEXTS)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet=st.sampled_from("abcXYZ019 -_é,"), max_size=40), max_size=12))
+def test_bulk_encoding_matches_for_any_text(texts: list[str]) -> None:
+    ids = TermIds(Analyzer())
+    first, _ = ids.encode(texts)
+    again, lengths = ids.encode(texts)  # now every word is known: the hash table path
+    names = {v: k for k, v in ids.vocabulary.items()}
+    assert again.tolist() == first.tolist()
+    assert ([names[i] for i in again.tolist()], lengths.tolist()) == _word_by_word(texts)
+
+
+def test_bulk_encoding_keeps_words_apart_when_the_table_grows() -> None:
+    texts = [" ".join(f"w{i}x{j}" for j in range(200)) for i in range(1000)]  # 200,000 distinct words
+    ids = TermIds(Analyzer())
+    encoded, lengths = ids.encode(texts)
+    assert len(set(encoded.tolist())) == 200_000 and lengths.tolist() == [200] * 1000
+    assert ids.encode(["w999x199 w0x0"])[0].tolist() == [encoded[-1], encoded[0]]
+
+
+def test_pair_counter_chunks_agree_with_one_pass() -> None:
+    rng = np.random.default_rng(7)
+    lengths = rng.integers(0, 6, size=(3, 50))
+    tokens = [rng.integers(0, 9, size=int(n)) for n in lengths.sum(axis=1)]
+    whole = bm25.count_pairs(tokens, lengths, 9, chunk=50)
+    pieces = bm25.count_pairs(tokens, lengths, 9, chunk=7)
+    assert whole.indptr.tolist() == pieces.indptr.tolist()
+    assert whole.docs.tolist() == pieces.docs.tolist() and whole.tf.tolist() == pieces.tf.tolist()
+    counter = bm25.PairCounter()
+    counter.add(tokens, lengths)
+    assert np.allclose(counter.matrix(9, HAND).weights, bm25.weigh(whole, HAND).weights)
 
 
 # -- BM25F math, worked out by hand -------------------------------------------------

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import Stemmer
 
 from papertide.index.query import WORD
@@ -47,6 +48,10 @@ class Analyzer:
             term = self._terms[word] = self._stemmer.stemWord(fold(word))
         return term
 
+    def stems(self, words: list[str]) -> list[str]:
+        """The index terms of many words at once (bypasses the cache)."""
+        return self._stemmer.stemWords([fold(w) for w in words])
+
     def words(self, text: str) -> list[str]:
         """The words of a text, lower-cased, in order (not yet stemmed)."""
         text = text.lower()
@@ -74,3 +79,162 @@ class TermIds(dict):
 
     def ids(self, words: Iterable[str]) -> Iterable[int]:
         return map(self.__getitem__, words)
+
+    def _ids_of(self, words: list[str]) -> list[int]:
+        """The term ids of many words; the ones never seen are stemmed all at once."""
+        new = [w for w in dict.fromkeys(words) if w not in self]
+        vocabulary = self.vocabulary
+        for word, term in zip(new, self.analyzer.stems(new)):
+            self[word] = vocabulary.setdefault(term, len(vocabulary))
+        return [self[w] for w in words]
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(term ids of all the texts' words, in order; words per text), the same as
+        ``ids(analyzer.words(text))`` text after text, but without a Python object per word.
+
+        ASCII texts (nearly all of them) are cut into words by numpy over their bytes, and
+        each word is known by a 64-bit hash of its lower-cased bytes; only a word seen for
+        the first time goes through the analyzer. Other texts take the word-by-word path.
+        """
+        texts = [t or "" for t in texts]
+        plain = np.array([t.isascii() for t in texts], dtype=bool)
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        pieces: list[np.ndarray] = []
+        batch: list[str] = []
+        size = 0
+        for text in (t for t, p in zip(texts, plain) if p):
+            batch.append(text)
+            size += len(text) + 1
+            if size >= _BATCH_BYTES:
+                pieces.append(self._encode_ascii(batch, pieces))
+                batch, size = [], 0
+        if batch:
+            pieces.append(self._encode_ascii(batch, pieces))
+        lengths[plain] = np.concatenate(pieces[1::2]) if pieces else 0
+        plain_ids = np.concatenate(pieces[0::2]) if pieces else np.zeros(0, np.int32)
+        other = np.flatnonzero(~plain)
+        other_ids = [np.fromiter(self.ids(self.analyzer.words(texts[i])), dtype=np.int32) for i in other]
+        lengths[other] = [len(x) for x in other_ids]
+        if not len(other):
+            return plain_ids, lengths
+        # Put each text's words where that text falls among all the texts.
+        out = np.empty(int(lengths.sum()), dtype=np.int32)
+        out_start = np.cumsum(lengths) - lengths
+        own = lengths[plain]
+        out[np.repeat(out_start[plain] - (np.cumsum(own) - own), own) + np.arange(len(plain_ids))] = plain_ids
+        for i, ids in zip(other, other_ids):
+            out[out_start[i]:out_start[i] + len(ids)] = ids
+        return out, lengths
+
+    def _encode_ascii(self, texts: list[str], out: list[np.ndarray]) -> np.ndarray:
+        """Appends the texts' term ids to ``out``; returns the words per text."""
+        buf = np.frombuffer("\0".join(texts).encode("ascii"), dtype=np.uint8)
+        values = _WORD_BYTE[buf]
+        in_word = (values != 0).view(np.int8)
+        edges = np.flatnonzero(np.diff(in_word, prepend=np.int8(0), append=np.int8(0)))
+        starts, ends = edges[0::2], edges[1::2]
+        # Words per text: text t spans up to its separator (the zero bytes the join put in).
+        text_ends = np.append(np.flatnonzero(buf == 0), len(buf))
+        counts = np.diff(np.searchsorted(starts, text_ends), prepend=0)
+        hashes = _word_hashes(values, starts, ends)
+        table = self.__dict__.setdefault("_table", _HashTable())
+        ids = table.get(hashes)
+        missing = np.flatnonzero(ids < 0)
+        if len(missing):  # words never seen: each through the analyzer once
+            raw = buf.tobytes()
+            new, first = np.unique(hashes[missing], return_index=True)
+            places = missing[first]
+            words = [raw[s:e].decode("ascii").lower() for s, e in zip(starts[places].tolist(), ends[places].tolist())]
+            table.add(new, np.array(self._ids_of(words), dtype=np.int32))
+            ids[missing] = table.get(hashes[missing])
+        out.append(ids)
+        return counts
+
+
+class _HashTable:
+    """uint64 word hash -> int32 term id, open addressing with linear probing, looked up
+    for a whole array of hashes at once (numpy has no hash map of its own)."""
+
+    def __init__(self, bits: int = 18) -> None:
+        self.keys = np.zeros(1 << bits, dtype=np.uint64)
+        self.values = np.full(1 << bits, -1, dtype=np.int32)  # -1: empty slot
+        self.used = 0
+
+    def _slots(self, hashes: np.ndarray) -> np.ndarray:
+        shift = np.uint64(64 - (len(self.keys).bit_length() - 1))
+        return (hashes >> shift).astype(np.int64)
+
+    def get(self, hashes: np.ndarray) -> np.ndarray:
+        """The id of each hash, -1 where absent."""
+        out = np.full(len(hashes), -1, dtype=np.int32)
+        todo = np.arange(len(hashes))
+        slots = self._slots(hashes)
+        mask = len(self.keys) - 1
+        while len(todo):
+            values = self.values[slots]
+            found = (self.keys[slots] == hashes[todo]) & (values >= 0)
+            out[todo[found]] = values[found]
+            go_on = ~found & (values >= 0)  # an occupied slot holding another word: probe on
+            todo, slots = todo[go_on], (slots[go_on] + 1) & mask
+        return out
+
+    def add(self, hashes: np.ndarray, ids: np.ndarray) -> None:
+        """Insert hashes that are not in the table yet."""
+        if 2 * (self.used + len(hashes)) > len(self.keys):
+            self._grow(self.used + len(hashes))
+        mask = len(self.keys) - 1
+        for h, v, slot in zip(hashes.tolist(), ids.tolist(), self._slots(hashes).tolist()):
+            while self.values[slot] >= 0:
+                slot = (slot + 1) & mask
+            self.keys[slot] = h
+            self.values[slot] = v
+        self.used += len(hashes)
+
+    def _grow(self, need: int) -> None:
+        full = self.values >= 0
+        keys, values = self.keys[full], self.values[full]
+        bits = max(need * 2, 1).bit_length() + 1
+        self.__init__(bits)
+        self.add(keys, values)
+
+
+_BATCH_BYTES = 1 << 20
+# Byte -> its lower-case value if it belongs to a word ([A-Za-z0-9], as ``_ASCII_WORD`` sees
+# lower-cased text), else 0.
+_WORD_BYTE = np.zeros(256, dtype=np.uint64)
+for _c in b"0123456789abcdefghijklmnopqrstuvwxyz":
+    _WORD_BYTE[_c] = _c
+for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    _WORD_BYTE[_c] = _c + 32
+_MULT = 0x9E3779B97F4A7C15  # odd, so it has an inverse modulo 2**64
+_POWERS: dict[str, np.ndarray] = {}
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """MULT**i and MULT**-i modulo 2**64 for i < n (cached, grown as needed)."""
+    if len(_POWERS.get("up", ())) < n:
+        size = n + (n >> 3)
+        with np.errstate(over="ignore"):
+            _POWERS["up"] = np.cumprod(np.full(size, _MULT, dtype=np.uint64)) * np.uint64(pow(_MULT, -1, 1 << 64))
+            _POWERS["down"] = np.cumprod(np.full(size, pow(_MULT, -1, 1 << 64), dtype=np.uint64)) \
+                * np.uint64(_MULT)
+    return _POWERS["up"][:n], _POWERS["down"][:n]
+
+
+def _word_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each word's bytes ``values[s:e]``: the polynomial sum of
+    ``value * MULT**offset`` (from prefix sums, so no loop per word), mixed with the length
+    and finished with splitmix64's mixer. Two different words share one with odds of about
+    one in 10**9 for a corpus's million words; they would then count as one term."""
+    up, down = _powers(len(values) + 1)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(len(values) + 1, dtype=np.uint64)
+        np.cumsum(values * up[:len(values)], out=prefix[1:])
+        h = (prefix[ends] - prefix[starts]) * down[starts]
+        h ^= (ends - starts).astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return h

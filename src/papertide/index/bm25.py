@@ -60,7 +60,7 @@ class Counts:
 
     indptr: np.ndarray   # int64, n_terms + 1
     docs: np.ndarray     # int32
-    tf: np.ndarray       # uint16, (n_fields, n_pairs)
+    tf: np.ndarray       # uint8, (n_fields, n_pairs): a field's tf above 255 counts as 255
     lengths: np.ndarray  # float64, (n_fields, n_docs): tokens per field
 
 
@@ -70,65 +70,146 @@ def idf(df: np.ndarray, n_docs: int) -> np.ndarray:
     return np.log1p((n_docs - df + 0.5) / (df + 0.5))
 
 
+class PairCounter:
+    """Counts (term, document, field) occurrences chunk of documents by chunk, then lays
+    the pairs out by term with a counting sort: no sort of all the postings at once, and
+    little more memory than the postings themselves (about 11 bytes a pair, then 8)."""
+
+    def __init__(self, n_fields: int = len(FIELDS)) -> None:
+        self.n_fields = n_fields
+        self.n_docs = 0
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # sorted by (term, doc)
+        self._lengths: list[np.ndarray] = []
+
+    def add(self, tokens: Sequence[np.ndarray], lengths: np.ndarray) -> None:
+        """The next documents: ``tokens[f]`` holds field f's term ids, document after document;
+        ``lengths[f, d]`` says how many of them belong to document d."""
+        lengths = np.asarray(lengths, dtype=np.int64).reshape(self.n_fields, -1)
+        terms, docs, tf = _count_chunk(tokens, lengths)
+        self._parts.append((terms, (docs + self.n_docs).astype(np.int32), tf))
+        self._lengths.append(lengths)
+        self.n_docs += lengths.shape[1]
+
+    def counts(self, n_terms: int) -> Counts:
+        """The raw counts, by term (used up: the counter is empty afterwards)."""
+        lengths = self._all_lengths()
+        indptr, (docs, tf) = self._lay_out(n_terms, lambda terms, docs, tf: (docs, tf))
+        return Counts(indptr=indptr, docs=docs, tf=tf, lengths=lengths)
+
+    def matrix(self, n_terms: int, params: BM25Params) -> TermMatrix:
+        """Each posting's BM25F contribution (see the module docstring), by term (used up)."""
+        lengths = self._all_lengths()
+        norm = _length_norms(lengths, params)
+        df = self._df(n_terms)
+        term_idf = idf(df, self.n_docs).astype(np.float32)
+
+        def weights(terms: np.ndarray, docs: np.ndarray, tf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return docs, _posting_weights(tf, norm[:, docs], term_idf[terms], params)
+
+        indptr, (docs, w) = self._lay_out(n_terms, weights, df)
+        return TermMatrix(indptr=indptr, docs=docs, weights=w, n_docs=self.n_docs)
+
+    def _all_lengths(self) -> np.ndarray:
+        if not self._lengths:
+            return np.zeros((self.n_fields, 0))
+        return np.concatenate(self._lengths, axis=1).astype(np.float64)
+
+    def _df(self, n_terms: int) -> np.ndarray:
+        df = np.zeros(n_terms, dtype=np.int64)
+        for terms, _, _ in self._parts:
+            df += np.bincount(terms, minlength=n_terms)
+        return df
+
+    def _lay_out(self, n_terms: int, columns, df: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
+        """indptr, and the arrays ``columns(terms, docs, tf)`` gives per part, placed by term.
+        Parts come in document order, so each term's documents stay ascending."""
+        df = self._df(n_terms) if df is None else df
+        indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(df, out=indptr[1:])
+        cursor = indptr[:-1].copy()
+        out: tuple | None = None
+        while self._parts:
+            terms, docs, tf = self._parts.pop(0)
+            values = columns(terms, docs, tf)
+            if out is None:
+                out = tuple(np.empty(v.shape[:-1] + (int(indptr[-1]),), dtype=v.dtype) for v in values)
+            if not len(terms):
+                continue
+            first = np.flatnonzero(np.concatenate(([True], terms[1:] != terms[:-1])))
+            runs = np.diff(np.append(first, len(terms)))
+            place = cursor[terms] + (np.arange(len(terms)) - np.repeat(first, runs))
+            for target, value in zip(out, values):
+                target[..., place] = value
+            cursor[terms[first]] += runs
+        if out is None:
+            out = (np.zeros(0, np.int32), np.zeros((self.n_fields, 0), np.uint8))
+        self._lengths = []
+        return indptr, out
+
+
 def count_pairs(tokens: Sequence[np.ndarray], lengths: np.ndarray, n_terms: int,
                 chunk: int = 4096) -> Counts:
-    """Term frequencies per (term, document, field) from each field's token stream.
-
-    ``tokens[f]`` holds field f's term ids, document after document; ``lengths[f, d]``
-    says how many of them belong to document d. Works ``chunk`` documents at a time
-    so memory stays small.
-    """
-    n_fields, n_docs = lengths.shape
-    ends = np.cumsum(lengths.astype(np.int64), axis=1)
-    starts = ends - lengths.astype(np.int64)
-    parts = [_count_chunk(tokens, lengths, starts, ends, lo, min(lo + chunk, n_docs))
-             for lo in range(0, n_docs, chunk)]
-    terms = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
-    docs = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
-    tf = np.concatenate([p[2] for p in parts], axis=1) if parts else np.zeros((n_fields, 0), np.uint16)
-    order = np.argsort(terms, kind="stable")  # chunks come in document order: docs stay ascending
-    indptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(terms, minlength=n_terms), out=indptr[1:])
-    return Counts(indptr=indptr, docs=docs[order], tf=tf[:, order], lengths=lengths.astype(np.float64))
+    """Term frequencies per (term, document, field) from each field's whole token stream
+    (``PairCounter`` for documents that arrive a chunk at a time)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    ends = np.cumsum(lengths, axis=1)
+    starts = ends - lengths
+    counter = PairCounter(len(tokens))
+    for lo in range(0, lengths.shape[1], chunk):
+        hi = min(lo + chunk, lengths.shape[1])
+        counter.add([np.asarray(t)[starts[f, lo]:ends[f, hi - 1]] for f, t in enumerate(tokens)],
+                    lengths[:, lo:hi])
+    return counter.counts(n_terms)
 
 
-def _count_chunk(tokens: Sequence[np.ndarray], lengths: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                 lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(term, document, tf per field) for documents lo..hi-1, sorted by (term, document)."""
-    n_fields, span = len(tokens), hi - lo
+def _count_chunk(tokens: Sequence[np.ndarray], lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(term, document, tf per field) for a chunk's documents, sorted by (term, document)."""
+    n_fields, span = lengths.shape
+    n_terms = 1 + max((int(t.max()) for t in tokens if len(t)), default=0)
+    # One sortable key per token; 32 bits when they fit (sorts about twice as fast).
+    kind = np.int32 if n_terms * span * n_fields < 2**31 else np.int64
     keys = []
     for f, stream in enumerate(tokens):
-        piece = np.asarray(stream[starts[f, lo]:ends[f, hi - 1]] if hi > lo else stream[:0], dtype=np.int64)
-        local = np.repeat(np.arange(span, dtype=np.int64), lengths[f, lo:hi].astype(np.int64))
-        keys.append((piece * span + local) * n_fields + f)
-    key = np.sort(np.concatenate(keys))
+        local = np.repeat(np.arange(span, dtype=kind), lengths[f])
+        keys.append((np.asarray(stream).astype(kind) * kind(span) + local) * kind(n_fields) + kind(f))
+    key = np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
     if not len(key):
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((n_fields, 0), np.uint16)
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((n_fields, 0), np.uint8)
     # Runs of equal keys are one (term, document, field) triple; their length is its tf.
     first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
     counts = np.diff(np.append(first, len(key)))
     pair, field = np.divmod(key[first], n_fields)
     new_pair = np.concatenate(([True], pair[1:] != pair[:-1]))
-    tf = np.zeros((n_fields, int(new_pair.sum())), dtype=np.uint16)
-    tf[field, np.cumsum(new_pair) - 1] = np.minimum(counts, np.iinfo(np.uint16).max)
+    tf = np.zeros((n_fields, int(new_pair.sum())), dtype=np.uint8)
+    tf[field, np.cumsum(new_pair) - 1] = np.minimum(counts, np.iinfo(np.uint8).max)
     term, doc = np.divmod(pair[new_pair], span)
-    return term.astype(np.int32), (doc + lo).astype(np.int32), tf
+    return term.astype(np.int32), doc.astype(np.int32), tf
+
+
+def _length_norms(lengths: np.ndarray, params: BM25Params) -> np.ndarray:
+    """1 - b + b * len / avglen per field and document (float32)."""
+    n_docs = lengths.shape[1]
+    avg = lengths.mean(axis=1, keepdims=True) if n_docs else np.ones((len(params.b), 1))
+    avg[avg == 0] = 1.0
+    return (1.0 - np.asarray(params.b)[:, None] * (1.0 - lengths / avg)).astype(np.float32)
+
+
+def _posting_weights(tf: np.ndarray, norm: np.ndarray, term_idf: np.ndarray, params: BM25Params) -> np.ndarray:
+    pseudo = np.zeros(tf.shape[1], dtype=np.float32)
+    for f, weight in enumerate(params.weights):
+        pseudo += np.float32(weight) * tf[f] / norm[f]
+    return (term_idf * pseudo * np.float32(params.k1 + 1.0) / (pseudo + np.float32(params.k1))).astype(np.float32)
 
 
 def weigh(counts: Counts, params: BM25Params) -> TermMatrix:
     """Each posting's BM25F contribution (see the module docstring)."""
     n_docs = counts.lengths.shape[1]
-    avg = counts.lengths.mean(axis=1, keepdims=True) if n_docs else np.ones((len(params.b), 1))
-    avg[avg == 0] = 1.0
-    norm = 1.0 - np.asarray(params.b)[:, None] * (1.0 - counts.lengths / avg)  # (fields, docs)
-    pseudo = np.zeros(len(counts.docs))
-    for f, weight in enumerate(params.weights):
-        pseudo += weight * counts.tf[f] / norm[f][counts.docs]
-    saturated = pseudo * (params.k1 + 1.0) / (pseudo + params.k1)
-    term_idf = idf(np.diff(counts.indptr), n_docs)
+    norm = _length_norms(counts.lengths, params)
+    term_idf = idf(np.diff(counts.indptr), n_docs).astype(np.float32)
     per_posting = np.repeat(term_idf, np.diff(counts.indptr))
     return TermMatrix(indptr=counts.indptr, docs=counts.docs,
-                      weights=(saturated * per_posting).astype(np.float32), n_docs=n_docs)
+                      weights=_posting_weights(counts.tf, norm[:, counts.docs], per_posting, params),
+                      n_docs=n_docs)
 
 
 def score(matrix: TermMatrix, terms: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

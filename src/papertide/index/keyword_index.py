@@ -18,10 +18,10 @@ import numpy as np
 from papertide.index.analyze import Analyzer, TermIds
 from papertide.index.bm25 import (
     DEFAULT_BM25,
+    FIELDS,
     BM25Params,
+    PairCounter,
     TermMatrix,
-    count_pairs,
-    weigh,
 )
 
 log = logging.getLogger(__name__)
@@ -92,30 +92,36 @@ def _day_number(day: str) -> int:
     return int(digits) if digits.isdigit() and len(digits) == 8 else 0
 
 
-def build(rows: Iterable[PaperRow], params: BM25Params = DEFAULT_BM25, signature: dict | None = None
-          ) -> KeywordIndex:
+def build(rows: Iterable[PaperRow], params: BM25Params = DEFAULT_BM25, signature: dict | None = None,
+          chunk: int = 1024) -> KeywordIndex:
     """Index papers' title, abstract and author names; rows must come in ascending pk order."""
     started = time.perf_counter()
     analyzer = Analyzer()
     ids = TermIds(analyzer)
-    streams = [array("i") for _ in range(3)]
-    lengths: list[array] = [array("i") for _ in range(3)]
+    counter = PairCounter(len(FIELDS))
     pks, paper_ids, published, cats = array("q"), [], array("i"), []
-    for pk, pid, title, abstract, author_names, day, categories in rows:
+    batch: list[PaperRow] = []
+
+    def add(batch: list[PaperRow]) -> None:
+        encoded = [ids.encode([row[2 + f] for row in batch]) for f in range(len(FIELDS))]
+        counter.add([e[0] for e in encoded], np.stack([e[1] for e in encoded]))
+
+    for row in rows:
+        pk, pid, _, _, _, day, categories = row
         pks.append(pk)
         paper_ids.append(pid)
         published.append(_day_number(day or ""))
         cats.append(categories)
-        for f, text in enumerate((title, abstract, author_names)):
-            words = analyzer.words(text or "")
-            lengths[f].append(len(words))
-            streams[f].extend(ids.ids(words))
-        if len(pks) % 20000 == 0:
-            log.info("keyword index: read %d papers (%.1f s)", len(pks), time.perf_counter() - started)
-    counts = count_pairs([np.asarray(s) for s in streams],
-                         np.stack([np.asarray(x) for x in lengths]), len(ids.vocabulary))
+        batch.append(row)
+        if len(batch) == chunk:
+            add(batch)
+            batch = []
+            if len(pks) % (5 * chunk) == 0:
+                log.info("keyword index: read %d papers (%.1f s)", len(pks), time.perf_counter() - started)
+    if batch:
+        add(batch)
     names, ptr, cat_rows = _category_postings(cats)
-    index = KeywordIndex(vocabulary=ids.vocabulary, matrix=weigh(counts, params),
+    index = KeywordIndex(vocabulary=ids.vocabulary, matrix=counter.matrix(len(ids.vocabulary), params),
                          pks=np.array(pks, dtype=np.int64), ids=paper_ids,
                          published=np.array(published, dtype=np.int32), categories=names,
                          category_ptr=ptr, category_rows=cat_rows, params=params,

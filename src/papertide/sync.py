@@ -50,17 +50,18 @@ def run_sync(source: Source, request: SyncRequest, store: Store,
     """Store every page the source yields; return the running totals."""
     report = SyncReport(source=source.name)
     checkpoints = store.checkpoints(source.name + ":")
-    try:
-        for page in source.pages(request, checkpoints):
-            _add_page(report, page, store.ingest(page))
-            if on_page:
-                on_page(report)
-    except PapertideError:
-        # Pages already stored stay stored; keep the search statistics current for them.
-        # (After Ctrl-C the user wants out now: a stale index is rebuilt on the next search.)
+    with store.bulk_ingest():
+        try:
+            for page in source.pages(request, checkpoints):
+                _add_page(report, page, store.ingest(page))
+                if on_page:
+                    on_page(report)
+        except PapertideError:
+            # Pages already stored stay stored; keep the search statistics current for them.
+            # (After Ctrl-C the user wants out now: a stale index is rebuilt on the next search.)
+            _refresh(store, report)
+            raise
         _refresh(store, report)
-        raise
-    _refresh(store, report)
     return report
 
 

@@ -48,9 +48,9 @@ class Analyzer:
             term = self._terms[word] = self._stemmer.stemWord(fold(word))
         return term
 
-    def stems(self, words: list[str]) -> list[str]:
+    def stems(self, words: list[str], folded: bool = False) -> list[str]:
         """The index terms of many words at once (bypasses the cache)."""
-        return self._stemmer.stemWords([fold(w) for w in words])
+        return self._stemmer.stemWords(words if folded else [fold(w) for w in words])
 
     def words(self, text: str) -> list[str]:
         """The words of a text, lower-cased, in order (not yet stemmed)."""
@@ -80,11 +80,12 @@ class TermIds(dict):
     def ids(self, words: Iterable[str]) -> Iterable[int]:
         return map(self.__getitem__, words)
 
-    def _ids_of(self, words: list[str]) -> list[int]:
-        """The term ids of many words; the ones never seen are stemmed all at once."""
+    def _ids_of(self, words: list[str], folded: bool = False) -> list[int]:
+        """The term ids of many words; the ones never seen are stemmed all at once
+        (``folded``: the words are lower-case ASCII already)."""
         new = [w for w in dict.fromkeys(words) if w not in self]
         vocabulary = self.vocabulary
-        for word, term in zip(new, self.analyzer.stems(new)):
+        for word, term in zip(new, self.analyzer.stems(new, folded)):
             self[word] = vocabulary.setdefault(term, len(vocabulary))
         return [self[w] for w in words]
 
@@ -128,24 +129,24 @@ class TermIds(dict):
 
     def _encode_ascii(self, texts: list[str], out: list[np.ndarray]) -> np.ndarray:
         """Appends the texts' term ids to ``out``; returns the words per text."""
-        buf = np.frombuffer("\0".join(texts).encode("ascii"), dtype=np.uint8)
+        raw = "\0".join(texts).encode("ascii")
+        buf = np.frombuffer(raw, dtype=np.uint8)
         values = _WORD_BYTE[buf]
         in_word = (values != 0).view(np.int8)
         edges = np.flatnonzero(np.diff(in_word, prepend=np.int8(0), append=np.int8(0)))
         starts, ends = edges[0::2], edges[1::2]
-        # Words per text: text t spans up to its separator (the zero bytes the join put in).
-        text_ends = np.append(np.flatnonzero(buf == 0), len(buf))
+        # Words per text: text t ends where the join put its separator.
+        text_ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1) - 1
         counts = np.diff(np.searchsorted(starts, text_ends), prepend=0)
         hashes = _word_hashes(values, starts, ends)
         table = self.__dict__.setdefault("_table", _HashTable())
         ids = table.get(hashes)
         missing = np.flatnonzero(ids < 0)
         if len(missing):  # words never seen: each through the analyzer once
-            raw = buf.tobytes()
             new, first = np.unique(hashes[missing], return_index=True)
             places = missing[first]
             words = [raw[s:e].decode("ascii").lower() for s, e in zip(starts[places].tolist(), ends[places].tolist())]
-            table.add(new, np.array(self._ids_of(words), dtype=np.int32))
+            table.add(new, np.array(self._ids_of(words, folded=True), dtype=np.int32))
             ids[missing] = table.get(hashes[missing])
         out.append(ids)
         return counts
@@ -224,17 +225,14 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
 def _word_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each word's bytes ``values[s:e]``: the polynomial sum of
     ``value * MULT**offset`` (from prefix sums, so no loop per word), mixed with the length
-    and finished with splitmix64's mixer. Two different words share one with odds of about
+    and multiplied once more, so that the high bits (the hash table's slot) depend on every
+    byte. Two different words share one with odds of about
     one in 10**9 for a corpus's million words; they would then count as one term."""
     up, down = _powers(len(values) + 1)
     with np.errstate(over="ignore"):
         prefix = np.zeros(len(values) + 1, dtype=np.uint64)
         np.cumsum(values * up[:len(values)], out=prefix[1:])
         h = (prefix[ends] - prefix[starts]) * down[starts]
-        h ^= (ends - starts).astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(30)
+        h ^= (ends - starts).astype(np.uint64)
         h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
     return h

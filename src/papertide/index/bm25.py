@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -73,22 +74,52 @@ def idf(df: np.ndarray, n_docs: int) -> np.ndarray:
 class PairCounter:
     """Counts (term, document, field) occurrences chunk of documents by chunk, then lays
     the pairs out by term with a counting sort: no sort of all the postings at once, and
-    little more memory than the postings themselves (about 11 bytes a pair, then 8)."""
+    little more memory than the postings themselves (about 11 bytes a pair, then 8).
+    With ``spill`` (a folder), counted chunks wait on disk instead of in memory."""
 
-    def __init__(self, n_fields: int = len(FIELDS)) -> None:
+    def __init__(self, n_fields: int = len(FIELDS), spill: Path | None = None) -> None:
         self.n_fields = n_fields
         self.n_docs = 0
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # sorted by (term, doc)
+        self._spill = spill
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []  # sorted by (term, doc)
         self._lengths: list[np.ndarray] = []
+        self._starts: list[int] = []  # first document of each chunk
 
     def add(self, tokens: Sequence[np.ndarray], lengths: np.ndarray) -> None:
         """The next documents: ``tokens[f]`` holds field f's term ids, document after document;
         ``lengths[f, d]`` says how many of them belong to document d."""
         lengths = np.asarray(lengths, dtype=np.int64).reshape(self.n_fields, -1)
-        terms, docs, tf = _count_chunk(tokens, lengths)
-        self._parts.append((terms, (docs + self.n_docs).astype(np.int32), tf))
+        self._parts.append(None)
         self._lengths.append(lengths)
+        self._starts.append(self.n_docs)
+        self._put(len(self._parts) - 1, tokens, lengths)
         self.n_docs += lengths.shape[1]
+
+    def recount(self, chunk: int, tokens: Sequence[np.ndarray], lengths: np.ndarray) -> None:
+        """Count chunk number ``chunk`` (in the order added) again, from its documents' new text."""
+        lengths = np.asarray(lengths, dtype=np.int64).reshape(self.n_fields, -1)
+        if lengths.shape != self._lengths[chunk].shape:
+            raise ValueError(f"chunk {chunk} holds {self._lengths[chunk].shape[1]} documents, "
+                             f"not {lengths.shape[1]}")
+        self._lengths[chunk] = lengths
+        self._put(chunk, tokens, lengths)
+
+    def _put(self, chunk: int, tokens: Sequence[np.ndarray], lengths: np.ndarray) -> None:
+        terms, docs, tf = _count_chunk(tokens, lengths)
+        part = (terms, (docs + self._starts[chunk]).astype(np.int32), tf)
+        if self._spill is None:
+            self._parts[chunk] = part
+            return
+        self._spill.mkdir(parents=True, exist_ok=True)
+        for name, array in zip(("terms", "docs", "tf"), part):
+            np.save(self._spill / f"{chunk}.{name}.npy", array, allow_pickle=False)
+
+    def _part(self, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        part = self._parts[chunk]
+        if part is not None:
+            return part
+        return tuple(np.load(self._spill / f"{chunk}.{name}.npy", allow_pickle=False)  # type: ignore[return-value]
+                     for name in ("terms", "docs", "tf"))
 
     def counts(self, n_terms: int) -> Counts:
         """The raw counts, by term (used up: the counter is empty afterwards)."""
@@ -99,15 +130,16 @@ class PairCounter:
     def matrix(self, n_terms: int, params: BM25Params) -> TermMatrix:
         """Each posting's BM25F contribution (see the module docstring), by term (used up)."""
         lengths = self._all_lengths()
+        n_docs = self.n_docs
         norm = _length_norms(lengths, params)
         df = self._df(n_terms)
-        term_idf = idf(df, self.n_docs).astype(np.float32)
+        term_idf = idf(df, n_docs).astype(np.float32)
 
         def weights(terms: np.ndarray, docs: np.ndarray, tf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return docs, _posting_weights(tf, norm[:, docs], term_idf[terms], params)
 
         indptr, (docs, w) = self._lay_out(n_terms, weights, df)
-        return TermMatrix(indptr=indptr, docs=docs, weights=w, n_docs=self.n_docs)
+        return TermMatrix(indptr=indptr, docs=docs, weights=w, n_docs=n_docs)
 
     def _all_lengths(self) -> np.ndarray:
         if not self._lengths:
@@ -116,8 +148,8 @@ class PairCounter:
 
     def _df(self, n_terms: int) -> np.ndarray:
         df = np.zeros(n_terms, dtype=np.int64)
-        for terms, _, _ in self._parts:
-            df += np.bincount(terms, minlength=n_terms)
+        for chunk in range(len(self._parts)):
+            df += np.bincount(self._part(chunk)[0], minlength=n_terms)
         return df
 
     def _lay_out(self, n_terms: int, columns, df: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
@@ -128,8 +160,9 @@ class PairCounter:
         np.cumsum(df, out=indptr[1:])
         cursor = indptr[:-1].copy()
         out: tuple | None = None
-        while self._parts:
-            terms, docs, tf = self._parts.pop(0)
+        for chunk in range(len(self._parts)):
+            terms, docs, tf = self._part(chunk)
+            self._parts[chunk] = None
             values = columns(terms, docs, tf)
             if out is None:
                 out = tuple(np.empty(v.shape[:-1] + (int(indptr[-1]),), dtype=v.dtype) for v in values)
@@ -143,7 +176,7 @@ class PairCounter:
             cursor[terms[first]] += runs
         if out is None:
             out = (np.zeros(0, np.int32), np.zeros((self.n_fields, 0), np.uint8))
-        self._lengths = []
+        self._parts, self._lengths, self._starts, self.n_docs = [], [], [], 0
         return indptr, out
 
 

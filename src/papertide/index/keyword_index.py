@@ -12,6 +12,7 @@ import time
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -95,40 +96,96 @@ def _day_number(day: str) -> int:
 def build(rows: Iterable[PaperRow], params: BM25Params = DEFAULT_BM25, signature: dict | None = None,
           chunk: int = 1024) -> KeywordIndex:
     """Index papers' title, abstract and author names; rows must come in ascending pk order."""
-    started = time.perf_counter()
-    analyzer = Analyzer()
-    ids = TermIds(analyzer)
-    counter = PairCounter(len(FIELDS))
-    pks, paper_ids, published, cats = array("q"), [], array("i"), []
-    batch: list[PaperRow] = []
+    builder = Builder(chunk=chunk)
+    builder.add(rows)
+    return builder.finish(params, signature)
 
-    def add(batch: list[PaperRow]) -> None:
-        encoded = [ids.encode([row[2 + f] for row in batch]) for f in range(len(FIELDS))]
-        counter.add([e[0] for e in encoded], np.stack([e[1] for e in encoded]))
 
-    for row in rows:
-        pk, pid, _, _, _, day, categories = row
-        pks.append(pk)
-        paper_ids.append(pid)
-        published.append(_day_number(day or ""))
-        cats.append(categories)
-        batch.append(row)
-        if len(batch) == chunk:
-            add(batch)
-            batch = []
-            if len(pks) % (5 * chunk) == 0:
-                log.info("keyword index: read %d papers (%.1f s)", len(pks), time.perf_counter() - started)
-    if batch:
-        add(batch)
-    names, ptr, cat_rows = _category_postings(cats)
-    index = KeywordIndex(vocabulary=ids.vocabulary, matrix=counter.matrix(len(ids.vocabulary), params),
-                         pks=np.array(pks, dtype=np.int64), ids=paper_ids,
-                         published=np.array(published, dtype=np.int32), categories=names,
-                         category_ptr=ptr, category_rows=cat_rows, params=params,
-                         signature=dict(signature or {}), analyzer=analyzer)
-    log.info("keyword index: %d papers, %d terms, %d postings in %.1f s", index.n_docs,
-             len(index.vocabulary), len(index.matrix.docs), time.perf_counter() - started)
-    return index
+class Builder:
+    """A keyword index built from papers that arrive in batches (ascending pks, each batch
+    after the last), as a long ingest commits them; papers changed after they were counted
+    are counted again with ``recount``. ``build`` is the one-batch case."""
+
+    def __init__(self, chunk: int = 1024, spill: Path | None = None) -> None:
+        self.started = time.perf_counter()
+        self.chunk = chunk
+        self.analyzer = Analyzer()
+        self._ids = TermIds(self.analyzer)
+        self._counter = PairCounter(len(FIELDS), spill=spill)
+        self.pks = array("q")
+        self._paper_ids: list[str] = []
+        self._published = array("i")
+        self._cats: list[Sequence[str]] = []
+        self._pending: list[PaperRow] = []  # fewer than a chunk, not counted yet
+
+    @property
+    def last_pk(self) -> int:
+        return self.pks[-1] if self.pks else 0
+
+    def add(self, rows: Iterable[PaperRow]) -> None:
+        for row in rows:
+            if row[0] <= self.last_pk:
+                raise ValueError(f"paper pk {row[0]} arrived after pk {self.last_pk}")
+            self.pks.append(row[0])
+            self._paper_ids.append(row[1])
+            self._published.append(_day_number(row[5] or ""))
+            self._cats.append(row[6])
+            self._pending.append(row)
+            if len(self._pending) == self.chunk:
+                self._counter.add(*self._encode(self._pending))
+                self._pending = []
+                if len(self.pks) % (20 * self.chunk) == 0:
+                    log.info("keyword index: read %d papers (%.1f s)", len(self.pks),
+                             time.perf_counter() - self.started)
+
+    def chunk_spans(self, pks: Iterable[int]) -> list[tuple[int, int]]:
+        """(first pk, last pk) of each stretch of papers that must be read again so that
+        these papers count as they are now: the counted chunks holding them, and the
+        papers not counted yet."""
+        rows = np.unique(np.searchsorted(np.frombuffer(self.pks, dtype=np.int64), list(pks)))
+        rows = rows[rows < len(self.pks)]
+        counted = len(self.pks) - len(self._pending)
+        spans = {(int(r) // self.chunk) for r in rows if r < counted}
+        out = [(self.pks[c * self.chunk], self.pks[(c + 1) * self.chunk - 1]) for c in sorted(spans)]
+        if self._pending and (rows >= counted).any():
+            out.append((self._pending[0][0], self._pending[-1][0]))
+        return out
+
+    def recount(self, rows: Sequence[PaperRow]) -> None:
+        """Rows read again for one of ``chunk_spans``: exactly the papers of that stretch."""
+        if not rows:
+            return
+        first = int(np.searchsorted(np.frombuffer(self.pks, dtype=np.int64), rows[0][0]))
+        if tuple(self.pks[first:first + len(rows)]) != tuple(r[0] for r in rows):
+            raise ValueError("the papers read again are not those counted before")
+        for at, row in enumerate(rows, first):
+            self._paper_ids[at] = row[1]
+            self._published[at] = _day_number(row[5] or "")
+            self._cats[at] = row[6]
+        counted = len(self.pks) - len(self._pending)
+        if first >= counted:
+            self._pending = list(rows)
+        else:
+            self._counter.recount(first // self.chunk, *self._encode(rows))
+
+    def finish(self, params: BM25Params = DEFAULT_BM25, signature: dict | None = None) -> KeywordIndex:
+        if self._pending:
+            self._counter.add(*self._encode(self._pending))
+            self._pending = []
+        names, ptr, cat_rows = _category_postings(self._cats)
+        vocabulary = self._ids.vocabulary
+        index = KeywordIndex(vocabulary=vocabulary, matrix=self._counter.matrix(len(vocabulary), params),
+                             pks=np.array(self.pks, dtype=np.int64), ids=self._paper_ids,
+                             published=np.array(self._published, dtype=np.int32), categories=names,
+                             category_ptr=ptr, category_rows=cat_rows, params=params,
+                             signature=dict(signature or {}), analyzer=self.analyzer)
+        log.info("keyword index: %d papers, %d terms, %d postings in %.1f s", index.n_docs,
+                 len(index.vocabulary), len(index.matrix.docs), time.perf_counter() - self.started)
+        return index
+
+    def _encode(self, rows: Sequence[PaperRow]) -> tuple[list[np.ndarray], np.ndarray]:
+        encoded = [self._ids.encode([row[2 + f] for row in rows]) for f in range(len(FIELDS))]
+        return [e[0] for e in encoded], np.stack([e[1] for e in encoded])
 
 
 def _category_postings(cats: list[Sequence[str]]) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ Everything outside ``store/`` talks to storage only through these methods.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
@@ -133,6 +134,10 @@ class Store(Protocol):
 
     def refresh_term_stats(self) -> None:
         """Bring the term statistics behind ``term_stats`` up to date after writes."""
+
+    def bulk_ingest(self) -> AbstractContextManager[None]:
+        """Around a run of ``ingest`` calls that ends with ``refresh_term_stats``: lets the
+        store prepare derived indexes while the pages arrive."""
 
     def keyword_search(self, match: str, filters: Filters, limit: int,
                        weights: tuple[float, float, float]) -> list[tuple[str, float]]:

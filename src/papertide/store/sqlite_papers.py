@@ -28,6 +28,7 @@ from papertide.store.sqlite_util import _chunks
 
 _PAPER_COLUMNS = ("pk", "id", *merge.FIELDS, "author_names", "added_at", "changed_at")
 _INDEXED = ("title", "abstract", "authors")  # merge-owned columns behind the keyword index
+_KEYWORD_INDEXED = (*_INDEXED, "published", "categories")  # what the in-memory keyword index holds
 _FTS_COLUMNS = "title, abstract, author_names"
 _Row = dict[str, Any]
 _WRITER_CACHE_KIB = 65536  # page cache of a connection that ingests
@@ -39,6 +40,7 @@ class PapersMixin:
     db: sqlite3.Connection
     _bulk_fts: bool | None = None  # has migration 0003 run? (asked once)
     _writer_cache: bool = False  # has this connection's cache been enlarged for writing?
+    _written: tuple[int, int, list[int]] = (0, -1, [])  # the last page: new pks first..last, changed pks
 
     def ingest(self, page: Page) -> IngestResult:
         now = utc_now()
@@ -59,6 +61,7 @@ class PapersMixin:
         except BaseException:
             self._rollback()
             raise
+        self._committed(*self._written)
         return result
 
     def _rollback(self) -> None:
@@ -79,8 +82,9 @@ class PapersMixin:
         new = [pid for pid in merged if pid not in existing]
         changed = [pid for pid in merged if pid in existing and merged[pid] != existing[pid][1]]
         with self._fts_by_page() as bulk:
-            self._insert_papers(new, merged, pks, now, bulk)
-            self._update_papers(changed, merged, existing, bulk)
+            first = self._insert_papers(new, merged, pks, now, bulk)
+            touched = self._update_papers(changed, merged, existing, bulk)
+        self._written = (first, first + len(new) - 1, touched)
         signals = self._record_provenance_and_signals(records, pks, now)
         return IngestResult(new=len(new), updated=len(changed),
                             unchanged=len(merged) - len(new) - len(changed), signals=signals)
@@ -103,9 +107,10 @@ class PapersMixin:
         return self._bulk_fts
 
     def _insert_papers(self, ids: list[str], merged: dict[str, _Row], pks: dict[str, int],
-                       now: str, bulk: bool) -> None:
+                       now: str, bulk: bool) -> int:
+        """Insert new papers; returns the first pk they were given (the rest follow it)."""
         if not ids:
-            return
+            return 0
         # The write lock is held, so the pks after the largest are ours: the same ones
         # SQLite would choose, known without asking back for each row.
         first = self.db.execute("SELECT coalesce(max(pk), 0) + 1 FROM papers").fetchone()[0]
@@ -122,11 +127,13 @@ class PapersMixin:
         self.db.execute("INSERT OR IGNORE INTO paper_categories (category, pk) SELECT c.value, p.pk "
                         "FROM papers p, json_each(p.categories) c WHERE p.pk BETWEEN ? AND ?",
                         (first, first + len(ids) - 1))
+        return first
 
     def _update_papers(self, ids: list[str], merged: dict[str, _Row],
-                       existing: dict[str, tuple[int, _Row]], bulk: bool) -> None:
+                       existing: dict[str, tuple[int, _Row]], bulk: bool) -> list[int]:
+        """Update changed papers; returns the pks of those whose keyword-indexed columns changed."""
         if not ids:
-            return
+            return []
         reindex = [existing[pid][0] for pid in ids
                    if any(merged[pid][f] != existing[pid][1][f] for f in _INDEXED)]
         if bulk:  # take the old text out of the index while the table still holds it
@@ -144,6 +151,8 @@ class PapersMixin:
             self.db.execute(f"DELETE FROM paper_categories WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
         self.db.executemany("INSERT OR IGNORE INTO paper_categories (category, pk) VALUES (?, ?)",
                             [(c, existing[pid][0]) for pid in recategorised for c in merged[pid]["categories"]])
+        return [existing[pid][0] for pid in ids
+                if any(merged[pid][f] != existing[pid][1][f] for f in _KEYWORD_INDEXED)]
 
     def _fts_write(self, pks: list[int], *, delete: bool = False) -> None:
         """Index papers as the table holds them, or with ``delete`` take them out of the index."""

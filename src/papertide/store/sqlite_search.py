@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import numpy as np
 from papertide.errors import StoreError
 from papertide.index import keyword_index as kwi
 from papertide.index.bm25 import DEFAULT_BM25, BM25Params
-from papertide.store import keyword_files
+from papertide.store import keyword_files, keyword_follow
 from papertide.store.base import Filters, TermStat
 from papertide.store.sqlite_util import _chunks
 
@@ -33,6 +35,35 @@ class SearchMixin:
     path: Path
     _keyword_index: kwi.KeywordIndex | None = None
     _warned_no_state = False
+    _bulk: dict | None = None  # inside bulk_ingest(): papers written, and the follower once started
+    follow_after = keyword_follow.FOLLOW_AFTER
+
+    @contextmanager
+    def bulk_ingest(self) -> Iterator[None]:
+        """Around a sync: once it has written ``follow_after`` papers, the keyword index is
+        built beside it in another process (store/keyword_follow.py) and ready when it ends."""
+        self._bulk = {"written": 0, "follower": None}
+        try:
+            yield
+        finally:
+            follower, self._bulk = self._bulk["follower"], None
+            if follower:
+                follower.close()
+
+    def _committed(self, first: int, last: int, changed: list[int]) -> None:
+        """Called by ingest after each page's commit: new papers first..last, changed pks."""
+        bulk = self._bulk
+        if bulk is None or self._keyword_folder() is None:
+            return
+        bulk["written"] += max(0, last - first + 1) + len(changed)
+        follower = bulk["follower"]
+        if follower is None and bulk["written"] >= self.follow_after:
+            bulk["follower"] = follower = keyword_follow.KeywordFollower(self.path)
+            first, changed = 1, []  # it starts with every paper already stored
+        if follower is not None and last >= first:
+            follower.committed(first, last, changed)
+        elif follower is not None and changed:
+            follower.committed(0, -1, changed)
 
     def term_stats(self, tokens: list[str]) -> list[TermStat]:
         if not tokens:
@@ -60,6 +91,18 @@ class SearchMixin:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        follower = self._bulk and self._bulk["follower"]
+        if follower:
+            self._bulk["follower"] = None
+            signature = self._keyword_signature()
+            try:
+                if signature and follower.finish(signature, DEFAULT_BM25):
+                    log.info("keyword index built alongside the import")
+                else:
+                    log.info("keyword index built alongside the import was not used (%s); rebuilding",
+                             follower.broken)
+            finally:
+                follower.close()
         self.keyword_index()
 
     def keyword_search(self, match: str, filters: Filters, limit: int,

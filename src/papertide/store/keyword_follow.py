@@ -1,0 +1,179 @@
+"""Build the in-memory keyword index beside a long ingest, in a process of its own.
+
+A bulk import spends its time in SQLite on one core; working out the keyword index
+from the same papers is numpy work that can run on the other. Once an ingest has
+written enough papers (``FOLLOW_AFTER``), the store starts ``python -m
+papertide.store.keyword_follow DB``: it reads every paper already stored, then each
+page's new papers once that page has committed (its own read-only connection, so the
+writer never waits), and counts their terms. When the ingest ends, it reads again the
+papers changed after they were counted, checks that it has seen exactly the papers of
+the store's current state, and saves the index beside the store; the store then loads
+it like any saved index. Anything else (the follower died, fell behind, or saw a
+different state) and the store rebuilds the index the ordinary way.
+
+Messages are JSON lines: to the follower ``{"rows": [first_pk, last_pk], "changed": [pk…]}``
+and ``{"finish": {"signature": …, "params": …}}``; from it one ``{"ok": …}`` or
+``{"error": …}`` line. It exits when its input closes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from papertide.index.bm25 import BM25Params
+from papertide.index.keyword_index import Builder, PaperRow
+
+log = logging.getLogger(__name__)
+
+FOLLOW_AFTER = 20_000  # papers one ingest writes before its keyword index is built alongside
+FINISH_TIMEOUT_S = 600.0
+_ROWS = ("SELECT pk, id, title, abstract, author_names, published, categories FROM papers "
+         "WHERE pk BETWEEN ? AND ? ORDER BY pk")
+
+
+class KeywordFollower:
+    """The writer's side: start the follower, tell it what committed, ask for the index."""
+
+    def __init__(self, db_path: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "papertide.store.keyword_follow", str(db_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, env=env, start_new_session=True)  # Ctrl-C reaches the writer only
+        self.broken: str | None = None
+
+    def committed(self, first: int, last: int, changed: list[int]) -> None:
+        """A page committed new papers ``first..last`` (pks) and changed ``changed``."""
+        self._send({"rows": [first, last], "changed": changed})
+
+    def finish(self, signature: dict, params: BM25Params) -> bool:
+        """Have the follower save the index of the store as it is now; True once saved."""
+        self._send({"finish": {"signature": signature, "params": params.as_dict()}})
+        if self.broken:
+            return False
+        reply = self._reply(FINISH_TIMEOUT_S)
+        if reply.get("ok"):
+            return True
+        self.broken = reply.get("error") or "no answer"
+        return False
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for pipe in (self._process.stdin, self._process.stdout):
+            try:
+                pipe.close()
+            except OSError:  # unsent lines for a follower that is gone
+                pass
+
+    def _send(self, message: dict) -> None:
+        if self.broken:
+            return
+        try:
+            self._process.stdin.write(json.dumps(message) + "\n")
+            self._process.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self.broken = f"stopped ({exc})"
+
+    def _reply(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        line = self._process.stdout.readline() if ready else ""
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            code = self._process.poll()
+            return {"error": "timed out" if not ready else f"stopped (exit code {code})"}
+        return reply if isinstance(reply, dict) else {"error": "garbled answer"}
+
+
+def follow(db_path: Path, messages, reply) -> None:
+    """The follower's side: count what each message names; on ``finish``, save the index."""
+    from papertide.store import keyword_files
+
+    folder = keyword_files.folder_for(db_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    spill = Path(tempfile.mkdtemp(prefix="follow-", dir=folder))
+    db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        builder = Builder(spill=spill)
+        changed: set[int] = set()
+        for line in messages:
+            message = json.loads(line)
+            if "rows" in message:
+                first, last = message["rows"]
+                builder.add(_rows(db, max(first, builder.last_pk + 1), last))
+                changed.update(message.get("changed") or ())
+            elif "finish" in message:
+                reply(_finish(db, builder, changed, folder, **message["finish"]))
+                return
+    finally:
+        db.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _finish(db: sqlite3.Connection, builder: Builder, changed: set[int], folder: Path,
+            signature: dict, params: dict) -> dict:
+    from papertide.store import keyword_files
+
+    started = time.perf_counter()
+    db.execute("BEGIN")  # one snapshot for the check and the papers read again
+    try:
+        uid, generation = db.execute("SELECT store_uid, generation FROM keyword_state WHERE id = 1").fetchone()
+        if {"store": uid, "generation": generation} != signature:
+            return {"error": f"the store moved on (generation {generation}, expected {signature})"}
+        builder.add(_rows(db, builder.last_pk + 1, 2**62))  # nothing, unless a message was lost
+        for first, last in builder.chunk_spans(changed):
+            builder.recount(list(_rows(db, first, last)))
+        count = db.execute("SELECT count(*) FROM papers").fetchone()[0]
+    finally:
+        db.execute("COMMIT")
+    if count != len(builder.pks):
+        return {"error": f"counted {len(builder.pks)} papers, the store holds {count}"}
+    bm25 = BM25Params(k1=params["k1"], b=tuple(params["b"]), weights=tuple(params["weights"]))
+    index = builder.finish(bm25, signature)
+    keyword_files.save(index, folder)
+    return {"ok": True, "papers": index.n_docs, "finish_s": round(time.perf_counter() - started, 3)}
+
+
+def _rows(db: sqlite3.Connection, first: int, last: int):
+    cursor = db.cursor()
+    cursor.row_factory = None
+    for pk, pid, title, abstract, names, published, cats in cursor.execute(_ROWS, (first, last)):
+        row: PaperRow = (pk, pid, title, abstract, names, published, orjson.loads(cats))
+        yield row
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print("usage: python -m papertide.store.keyword_follow DB", file=sys.stderr)
+        return 2
+
+    def reply(message: dict) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    try:
+        follow(Path(sys.argv[1]), sys.stdin, reply)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the writer falls back to an ordinary rebuild; say why
+        reply({"error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

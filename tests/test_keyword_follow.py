@@ -1,0 +1,115 @@
+"""The keyword index built beside a long ingest (store/keyword_follow.py), against real
+SQLite files and a real follower process: it must equal a rebuild from scratch, and any
+failure must fall back to that rebuild."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from papertide.index.keyword_index import KeywordIndex
+from papertide.model import make_record
+from papertide.sources.base import Page, SyncRequest
+from papertide.store import open_store
+from papertide.store.keyword_follow import KeywordFollower
+from papertide.sync import run_sync
+
+WORDS = "graph neural network segmentation retrieval clinical language model volume ct mri".split()
+
+
+def paper(n: int, *, title: str | None = None, categories: tuple[str, ...] = ("cs.CV",), version: int = 1):
+    words = " ".join(WORDS[(n * k) % len(WORDS)] for k in range(1, 9))
+    return make_record(id=f"2501.{n:05d}", source="t", title=title or f"Paper {n} on {WORDS[n % len(WORDS)]}",
+                       abstract=f"We study {words}. Number {n}, naïve Schrödinger café.", authors=[f"Ada {n}", "Bo Li"],
+                       categories=list(categories), published=f"2025-01-{1 + n % 28:02d}", version=version)
+
+
+class Pages:
+    name = "t"
+
+    def __init__(self, pages: list[list]) -> None:
+        self._pages = pages
+
+    def pages(self, request: SyncRequest, checkpoints: dict) -> Iterator[Page]:
+        for records in self._pages:
+            yield Page(records=records, fetched=len(records))
+
+
+def same_index(a: KeywordIndex, b: KeywordIndex) -> None:
+    assert a.signature == b.signature
+    assert np.array_equal(a.pks, b.pks) and a.ids == b.ids
+    assert np.array_equal(a.published, b.published) and a.categories == b.categories
+    assert np.array_equal(a.category_ptr, b.category_ptr) and np.array_equal(a.category_rows, b.category_rows)
+    by_term = {}
+    for index in (a, b):
+        m = index.matrix
+        by_term[id(index)] = {t: (m.docs[m.indptr[i]:m.indptr[i + 1]].tolist(),
+                                  np.round(m.weights[m.indptr[i]:m.indptr[i + 1]], 5).tolist())
+                              for t, i in index.vocabulary.items()}
+    assert by_term[id(a)] == by_term[id(b)]
+
+
+def sync(tmp_path: Path, pages: list[list], caplog) -> tuple:
+    store = open_store(str(tmp_path / "p.db"))
+    store.follow_after = 1
+    with caplog.at_level(logging.INFO, logger="papertide.store"):
+        report = run_sync(Pages(pages), SyncRequest(), store)
+    built = store.keyword_index()
+    return store, report, built
+
+
+def test_index_built_alongside_equals_a_rebuild(tmp_path: Path, caplog) -> None:
+    store, report, built = sync(tmp_path, [[paper(n) for n in range(lo, lo + 300)] for lo in range(0, 1500, 300)],
+                                caplog)
+    assert report.new == 1500
+    assert "built alongside the import" in caplog.text and "rebuilding" not in caplog.text
+    same_index(built, store.rebuild_keyword_index())
+
+
+def test_papers_changed_after_they_were_counted_are_counted_again(tmp_path: Path, caplog) -> None:
+    first = [paper(n) for n in range(1300)]
+    # The second page retitles and recategorises papers the follower has counted already
+    # (in its first chunks and in the part not yet counted), and adds new ones.
+    changed = [paper(n, title=f"Renamed {n} transformer", categories=("eess.IV",), version=2)
+               for n in (0, 5, 1100, 1299)]
+    store, report, built = sync(tmp_path, [first, changed + [paper(n) for n in range(1300, 1400)]], caplog)
+    assert report.updated == 4 and "rebuilding" not in caplog.text
+    same_index(built, store.rebuild_keyword_index())
+    row = int(np.searchsorted(built.pks, store.db.execute("SELECT pk FROM papers WHERE id = '2501.01100'").fetchone()[0]))
+    assert built.filter_mask(["eess.IV"], None, None)[row]
+
+
+def test_a_dead_follower_falls_back_to_an_ordinary_rebuild(tmp_path: Path, caplog, monkeypatch) -> None:
+    def dies(self, first, last, changed):  # noqa: ANN001
+        self._process.kill()
+        self._process.wait()
+        self._send({"rows": [first, last], "changed": changed})
+
+    monkeypatch.setattr(KeywordFollower, "committed", dies)
+    store, report, built = sync(tmp_path, [[paper(n) for n in range(200)], [paper(n) for n in range(200, 400)]], caplog)
+    assert report.new == 400 and "rebuilding" in caplog.text
+    assert built.n_docs == 400
+    same_index(built, store.rebuild_keyword_index())
+
+
+def test_small_syncs_do_not_start_a_follower(tmp_path: Path, monkeypatch) -> None:
+    started = []
+    monkeypatch.setattr(KeywordFollower, "__init__", lambda self, path: started.append(path))
+    store = open_store(str(tmp_path / "p.db"))
+    run_sync(Pages([[paper(n) for n in range(50)]]), SyncRequest(), store)
+    assert started == [] and store.keyword_index().n_docs == 50
+
+
+@pytest.mark.parametrize("bad", ["not json", '{"rows": [1]}'])
+def test_a_garbled_message_ends_the_follower_with_one_error(tmp_path: Path, bad: str) -> None:
+    from papertide.store.keyword_follow import follow
+
+    open_store(str(tmp_path / "p.db")).close()
+    replies = []
+    with pytest.raises(ValueError):
+        follow(tmp_path / "p.db", [bad], replies.append)
+    assert not list((tmp_path / "p.db.kw").glob("follow-*"))  # its scratch folder is gone

@@ -7,7 +7,9 @@ other's peak RSS) on a fresh temporary store, repeated and reported as medians:
 * papertide: ``run_sync`` with the ``files`` source into a new SQLite store, exactly the
   path of ``papertide import`` (80,017 distinct papers from 84,309 lines). The time is
   split into storing the pages and the refresh that ``run_sync`` does at the end
-  (``refresh_term_stats``: term statistics and the in-memory keyword index).
+  (``refresh_term_stats``: term statistics, and the in-memory keyword index, which the
+  follower process (store/keyword_follow.py) has been building beside the pages; its CPU
+  time and peak RSS are reported too).
 * baseline: the same papers' (title, abstract, authors), parsed beforehand, written with
   a bare ``executemany`` into a plain FTS5 table with the same tokenizer, in
   transactions of ``batch_size`` rows: roughly the least any store can spend on the index.
@@ -68,10 +70,12 @@ def run_papertide(db: Path, paths: list[Path], batch_size: int | None) -> dict:
     end = time.perf_counter()
     papers = store.count()
     store.close()
+    follower = resource.getrusage(resource.RUSAGE_CHILDREN)  # the keyword index follower, if it ran
     return {"papers": papers, "new": report.new, "skipped": report.skipped_total, "wall": end - start,
             "pages": last_page["at"] - start, "refresh": end - last_page["at"],
             "cpu_pages": last_page["cpu"] - cpu, "cpu": _cpu_s() - cpu,
-            "rss_pages_mb": last_page["rss_mb"], "rss_mb": _peak_rss_mb()}
+            "rss_pages_mb": last_page["rss_mb"], "rss_mb": _peak_rss_mb(),
+            "follower_cpu": follower.ru_utime + follower.ru_stime, "follower_rss_mb": follower.ru_maxrss / 1024}
 
 
 def _parsed_papers(paths: list[Path]) -> list[tuple[str, str, str]]:
@@ -148,7 +152,8 @@ def main() -> None:
         o, b = ours[-1], base[-1]
         print(f"  run {n}: papertide {o['wall']:.2f} s = pages {o['pages']:.2f} s + refresh {o['refresh']:.2f} s "
               f"(CPU {o['cpu_pages']:.2f} + {o['cpu'] - o['cpu_pages']:.2f} s), peak RSS {o['rss_pages_mb']:.0f} MB "
-              f"after the pages, {o['rss_mb']:.0f} MB at the end; baseline {b['wall']:.2f} s (CPU {b['cpu']:.2f} s)",
+              f"after the pages, {o['rss_mb']:.0f} MB at the end; keyword index follower CPU {o['follower_cpu']:.2f} s, "
+              f"peak RSS {o['follower_rss_mb']:.0f} MB; baseline {b['wall']:.2f} s (CPU {b['cpu']:.2f} s)",
               flush=True)
     _summary(ours, base)
 
@@ -159,6 +164,9 @@ def _summary(ours: list[dict], base: list[dict]) -> None:
     print(f"papertide: {papers:,} papers ({ours[0]['new']:,} new, {ours[0]['skipped']} skipped) in {wall:.2f} s "
           f"= {papers / wall:,.0f} papers/s end to end (CPU {_median(ours, 'cpu'):.2f} s); "
           f"peak RSS {_median(ours, 'rss_mb'):.0f} MB")
+    print(f"  keyword index follower (its own process, on the other core): CPU {_median(ours, 'follower_cpu'):.2f} s, "
+          f"peak RSS {_median(ours, 'follower_rss_mb'):.0f} MB; both processes together at most "
+          f"{_median(ours, 'rss_mb') + _median(ours, 'follower_rss_mb'):.0f} MB")
     print(f"  storing the pages: {pages:.2f} s = {papers / pages:,.0f} papers/s "
           f"(CPU {_median(ours, 'cpu_pages'):.2f} s), peak RSS {_median(ours, 'rss_pages_mb'):.0f} MB")
     print(f"  run_sync's final refresh_term_stats: {_median(ours, 'refresh'):.2f} s")

@@ -68,6 +68,7 @@ def test_index_built_alongside_equals_a_rebuild(tmp_path: Path, caplog) -> None:
     assert report.new == 1500
     assert "built alongside the import" in caplog.text and "rebuilding" not in caplog.text
     same_index(built, store.rebuild_keyword_index())
+    assert not list((tmp_path / "p.db.kw").glob("follow-*"))  # its scratch folder is gone
 
 
 def test_papers_changed_after_they_were_counted_are_counted_again(tmp_path: Path, caplog) -> None:
@@ -93,6 +94,7 @@ def test_a_dead_follower_falls_back_to_an_ordinary_rebuild(tmp_path: Path, caplo
     store, report, built = sync(tmp_path, [[paper(n) for n in range(200)], [paper(n) for n in range(200, 400)]], caplog)
     assert report.new == 400 and "rebuilding" in caplog.text
     assert built.n_docs == 400
+    assert not list((tmp_path / "p.db.kw").glob("follow-*"))
     same_index(built, store.rebuild_keyword_index())
 
 
@@ -113,3 +115,26 @@ def test_a_garbled_message_ends_the_follower_with_one_error(tmp_path: Path, bad:
     with pytest.raises(ValueError):
         follow(tmp_path / "p.db", [bad], replies.append)
     assert not list((tmp_path / "p.db.kw").glob("follow-*"))  # its scratch folder is gone
+
+
+class Interrupted(Pages):
+    def pages(self, request: SyncRequest, checkpoints: dict) -> Iterator[Page]:
+        pages = super().pages(request, checkpoints)
+        yield next(pages)
+        yield next(pages)
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_stops_the_follower_and_the_next_sync_completes_the_index(tmp_path: Path, caplog) -> None:
+    pages = [[paper(n) for n in range(lo, lo + 200)] for lo in range(0, 800, 200)]
+    store = open_store(str(tmp_path / "p.db"))
+    store.follow_after = 1
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(Interrupted(pages), SyncRequest(), store)
+    assert store.count() == 400
+    assert not list((tmp_path / "p.db.kw").glob("follow-*"))  # the follower and its scratch are gone
+    with caplog.at_level(logging.INFO, logger="papertide.store"):
+        run_sync(Pages(pages), SyncRequest(), store)
+    assert "built alongside the import" in caplog.text
+    same_index(store.keyword_index(), store.rebuild_keyword_index())
+    assert store.keyword_index().n_docs == 800

@@ -3,7 +3,7 @@
 A bulk import spends its time in SQLite on one core; working out the keyword index
 from the same papers is numpy work that can run on the other. Once an ingest has
 written enough papers (``FOLLOW_AFTER``), the store starts ``python -m
-papertide.store.keyword_follow DB``: it reads every paper already stored, then each
+papertide.store.keyword_follow DB SCRATCH``: it reads every paper already stored, then each
 page's new papers once that page has committed (its own read-only connection, so the
 writer never waits), and counts their terms. When the ingest ends, it reads again the
 papers changed after they were counted, checks that it has seen exactly the papers of
@@ -47,9 +47,14 @@ class KeywordFollower:
     """The writer's side: start the follower, tell it what committed, ask for the index."""
 
     def __init__(self, db_path: Path) -> None:
+        from papertide.store import keyword_files
+
+        folder = keyword_files.folder_for(db_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(prefix="follow-", dir=folder))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "papertide.store.keyword_follow", str(db_path)],
+            [sys.executable, "-m", "papertide.store.keyword_follow", str(db_path), str(self._scratch)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, env=env, start_new_session=True)  # Ctrl-C reaches the writer only
         self.broken: str | None = None
@@ -78,6 +83,7 @@ class KeywordFollower:
                 pipe.close()
             except OSError:  # unsent lines for a follower that is gone
                 pass
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _send(self, message: dict) -> None:
         if self.broken:
@@ -99,13 +105,14 @@ class KeywordFollower:
         return reply if isinstance(reply, dict) else {"error": "garbled answer"}
 
 
-def follow(db_path: Path, messages, reply) -> None:
-    """The follower's side: count what each message names; on ``finish``, save the index."""
+def follow(db_path: Path, messages, reply, spill: Path | None = None) -> None:
+    """The follower's side: count what each message names; on ``finish``, save the index.
+    Counted chunks wait in ``spill`` (a scratch folder, removed at the end)."""
     from papertide.store import keyword_files
 
     folder = keyword_files.folder_for(db_path)
     folder.mkdir(parents=True, exist_ok=True)
-    spill = Path(tempfile.mkdtemp(prefix="follow-", dir=folder))
+    spill = spill or Path(tempfile.mkdtemp(prefix="follow-", dir=folder))
     db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         builder = Builder(spill=spill)
@@ -157,8 +164,8 @@ def _rows(db: sqlite3.Connection, first: int, last: int):
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: python -m papertide.store.keyword_follow DB", file=sys.stderr)
+    if len(sys.argv) != 3:
+        print("usage: python -m papertide.store.keyword_follow DB SCRATCH_FOLDER", file=sys.stderr)
         return 2
 
     def reply(message: dict) -> None:
@@ -166,7 +173,7 @@ def main() -> int:
         sys.stdout.flush()
 
     try:
-        follow(Path(sys.argv[1]), sys.stdin, reply)
+        follow(Path(sys.argv[1]), sys.stdin, reply, Path(sys.argv[2]))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the writer falls back to an ordinary rebuild; say why

@@ -2,9 +2,10 @@
 
 ``router(settings)`` returns a FastAPI ``APIRouter``; the web app includes it at the
 site root, since the links in mail (``digest/links.py``) point at these paths. No login
-is needed anywhere: the signed token in the path is the proof. ``GET /unsubscribe``
-only shows a button, because mail scanners follow links; the POST (from that button,
-or from a mail client honouring ``List-Unsubscribe-Post``) unsubscribes.
+is needed anywhere: the signed token in the path is the proof. ``GET /confirm`` and
+``GET /unsubscribe`` only show a button, because mail scanners follow links; the POST
+(from that button, or for unsubscribing from a mail client honouring
+``List-Unsubscribe-Post``) confirms or unsubscribes.
 """
 
 from __future__ import annotations
@@ -47,12 +48,27 @@ class _Routes:
         finally:
             handle.close()
 
+    def confirm_page(self, token: str) -> HTMLResponse:
+        try:
+            with self.use() as s:
+                sub = subscriptions.subscriber_for_confirm(s, self.settings, token)
+        except BadLink as exc:
+            return _html("This link does not work", str(exc), status=400)
+        if sub.status == "confirmed" and not sub.pending:
+            return self._confirmed(sub)
+        return _html("Confirm your digest?", f"Send papertide digests to {sub.email}.",
+                     action=links.PATHS["confirm"].format(token=token), button="Confirm")
+
     def confirm(self, token: str) -> HTMLResponse:
         try:
             with self.use() as s:
                 sub = subscriptions.confirm(s, self.settings, token)
         except BadLink as exc:
             return _html("This link does not work", str(exc), status=400)
+        return self._confirmed(sub)
+
+    @staticmethod
+    def _confirmed(sub: Subscriber) -> HTMLResponse:
         return _html("Your digest is confirmed", _schedule(sub), f"Following {following(_topics(sub))}.",
                      "Every digest has links to change it or to unsubscribe.")
 
@@ -96,7 +112,8 @@ def router(settings: Settings, store: StoreFactory | None = None) -> APIRouter:
     routes = _Routes(settings, store)
     api = APIRouter()
     html = {"response_class": HTMLResponse}
-    api.add_api_route(links.PATHS["confirm"], routes.confirm, methods=["GET"], **html)
+    api.add_api_route(links.PATHS["confirm"], routes.confirm_page, methods=["GET"], **html)
+    api.add_api_route(links.PATHS["confirm"], routes.confirm, methods=["POST"], **html)
     api.add_api_route(links.PATHS["unsubscribe"], routes.unsubscribe_page, methods=["GET"], **html)
     api.add_api_route(links.PATHS["unsubscribe"], routes.unsubscribe, methods=["POST"], **html)
     api.add_api_route(links.PATHS["manage"], routes.manage_page, methods=["GET"], **html)

@@ -146,6 +146,13 @@ def request_subscription(store: Any, settings: Settings, email: str, follows: Fo
     return Request(subscriber, url, row.idempotency_key)
 
 
+def subscriber_for_confirm(store: Any, settings: Settings, token: str) -> Subscriber:
+    """The subscriber a confirm link belongs to, unchanged; BadLink if the link is invalid or expired."""
+    claims = links.signer(store, settings).read("confirm", links.token_from(token),
+                                                max_age=settings.confirm_expiry_hours * 3600)
+    return _owner(store, claims)
+
+
 def confirm(store: Any, settings: Settings, token: str, now: datetime | None = None) -> Subscriber:
     """Apply the request a confirm link was mailed for. Following the link twice is harmless."""
     now = now or datetime.now(timezone.utc)

@@ -58,7 +58,11 @@ class PaperRecord:
 
 def split_arxiv_id(raw: str) -> tuple[str, int | None]:
     """``'arXiv:2503.11677v2'`` -> ``('2503.11677', 2)``; raises InvalidRecord."""
-    text = _ARXIV_PREFIX.sub("", str(raw).strip())
+    text = str(raw).strip()
+    m = _ARXIV_NEW.match(text)  # the usual case, bare and new-style: one match
+    if m:
+        return m.group(1), int(m.group(2)) if m.group(2) else None
+    text = _ARXIV_PREFIX.sub("", text)
     for pattern in (_ARXIV_NEW, _ARXIV_OLD):
         m = pattern.match(text)
         if m:

@@ -9,6 +9,8 @@ _REPO_URL = re.compile(
     r"https?://(?:www\.)?(" + _HOSTS + r")/([A-Za-z0-9][\w.\-]*)/([A-Za-z0-9_.\-]+)",
     re.IGNORECASE,
 )
+_WRAPPED = re.compile(r"(?<=[/\-_.])\s*\n\s*")  # a URL broken at a line end
+_REPO_TAIL = re.compile(r"(\.git)?[.,;:)\]]*$")
 # Paths on github.com that are not user/repo pairs.
 _NOT_OWNERS = {"orgs", "topics", "features", "about", "sponsors", "marketplace", "settings", "login"}
 
@@ -20,9 +22,9 @@ def code_links(*texts: str | None) -> list[str]:
         if not text:
             continue
         # arXiv abstracts wrap lines; a URL broken at a newline is rejoined first.
-        for m in _REPO_URL.finditer(re.sub(r"(?<=[/\-_.])\s*\n\s*", "", text)):
+        for m in _REPO_URL.finditer(_WRAPPED.sub("", text) if "\n" in text else text):
             host, owner, repo = m.group(1).lower(), m.group(2), m.group(3)
-            repo = re.sub(r"(\.git)?[.,;:)\]]*$", "", repo)
+            repo = _REPO_TAIL.sub("", repo)
             if not repo or owner.lower() in _NOT_OWNERS:
                 continue
             url = f"https://{host}/{owner}/{repo}"

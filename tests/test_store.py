@@ -472,3 +472,26 @@ def test_a_slice_of_the_real_files(shared_data: Path, store: SQLiteStore, db: Pa
     again = import_files(store, db, *copies, batch_size=700)
     assert (again.new, again.updated, again.signals) == (0, 0, 0)
     assert snapshot(store) == before
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet=st.sampled_from("ab \t\n\x01\x00é "), max_size=6), st.integers()), max_size=6))
+def test_text_lists_clean_the_same_on_the_fast_path(values: list) -> None:
+    from papertide.model import _text_list, clean_text
+
+    def slow(values: list) -> list[str] | str:
+        out: dict[str, None] = {}
+        try:
+            for v in values:
+                v = clean_text(v, field_name="authors")
+                if v:
+                    out[v] = None
+        except InvalidRecord as exc:
+            return str(exc)
+        return list(out)
+
+    try:
+        fast: list[str] | str = _text_list(values, field_name="authors")
+    except InvalidRecord as exc:
+        fast = str(exc)
+    assert fast == slow(values)

@@ -125,6 +125,10 @@ def _text_list(values: Any, *, field_name: str) -> list[str]:
         values = values.split()
     if not isinstance(values, (list, tuple)):
         raise InvalidRecord(f"{field_name} is {type(values).__name__}, not a list")
+    if _clean_names(values):
+        out = dict.fromkeys(values)
+        out.pop("", None)
+        return list(out)
     out: dict[str, None] = {}  # ordered set: lists of thousands of authors stay linear
     for v in values:
         # Names are short and almost always clean already; skip the call when so.
@@ -133,6 +137,17 @@ def _text_list(values: Any, *, field_name: str) -> list[str]:
         if v:
             out[v] = None
     return list(out)
+
+
+def _clean_names(values: list | tuple) -> bool:
+    """Whether every item is text that ``clean_text`` would leave as it is, tested on the
+    whole list at once (a list of hundreds of authors is then a few string operations)."""
+    try:
+        whole = "\x01".join(values)  # TypeError when an item is not text
+    except TypeError:
+        return False
+    return ("".join(values).isprintable() and "  " not in whole and " \x01" not in whole
+            and "\x01 " not in whole and whole[:1] != " " and whole[-1:] != " ")
 
 
 def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 20000,

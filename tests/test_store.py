@@ -495,3 +495,11 @@ def test_text_lists_clean_the_same_on_the_fast_path(values: list) -> None:
     except InvalidRecord as exc:
         fast = str(exc)
     assert fast == slow(values)
+
+
+def test_the_web_sites_old_subscription_requests_table_is_dropped(db: Path) -> None:
+    store = open_store(str(db))
+    tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    applied = {r[0] for r in store.db.execute("SELECT version FROM schema_migrations")}
+    assert "subscription_requests" not in tables and {6, 9} <= applied
+    assert "digest_subscribers" in tables  # subscriptions live with the digest (migration 0007)

@@ -97,20 +97,6 @@ class RepoState:
     checked_at: str = ""
 
 
-@dataclass
-class SubscriptionRequest:
-    """A digest subscription asked for on the web site, until the digest takes it over."""
-
-    id: int
-    token: str              # secret of the manage link
-    email: str
-    follows: dict[str, list[str]]  # trending (windows), categories, searches, authors
-    frequency: str          # daily | weekly
-    status: str             # requested | unsubscribed (the digest adds more)
-    created_at: str
-    updated_at: str
-
-
 class Store(Protocol):
     """What papertide needs from storage."""
 
@@ -188,21 +174,6 @@ class Store(Protocol):
     def signal_history(self, ids: Iterable[str],
                        kinds: Iterable[str]) -> dict[str, dict[str, list[tuple[str, float]]]]:
         """Each paper's observations of these kinds over time, oldest first."""
-
-    def add_subscription_request(self, email: str, follows: dict[str, list[str]],
-                                 frequency: str) -> SubscriptionRequest:
-        """Store a subscription request with a fresh manage token."""
-
-    def subscription_request(self, token: str) -> SubscriptionRequest | None:
-        """The request a manage token belongs to."""
-
-    def update_subscription_request(self, token: str, *, follows: dict[str, list[str]] | None = None,
-                                    frequency: str | None = None,
-                                    status: str | None = None) -> SubscriptionRequest | None:
-        """Change a request; None if the token is unknown."""
-
-    def subscription_requests(self, status: str | None = None) -> list[SubscriptionRequest]:
-        """Every stored request, oldest first."""
 
 
 # -- digest (issue 6): subscribers and the outbox; implemented in store/sqlite_digest.py --------

@@ -1,6 +1,10 @@
 """Approximate (HNSW, hnswlib) against exact vector search on synthetic 384-d vectors.
 
     .venv/bin/python bench/ann.py [--n 1000000] [--queries 200] [--m 16] [--ef-construction 100]
+    .venv/bin/python bench/ann.py --vectors /tmp/sem80k.db.vectors/st_all-MiniLM-L6-v2_cf0b5fc90c_256
+
+With ``--vectors`` (a store's vector folder), real embeddings instead: ``--queries`` of them,
+picked at random, are held out of the index and used as the queries.
 
 The vectors are clustered and of low intrinsic dimension (see ``synthetic``), like
 sentence embeddings; i.i.d. noise in 384 dimensions (a first try) gave recall@10 0.08-0.27 at
@@ -62,12 +66,24 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--vectors", type=Path, help="a store's vector folder: real embeddings instead")
     args = parser.parse_args()
     began = time.perf_counter()
-    data = synthetic(args.n, args.dim, 0)
-    queries = synthetic(args.queries, args.dim, 1)
-    print(f"{args.n:,} x {args.dim} float32 vectors ({data.nbytes / 2**20:.0f} MiB) made in "
-          f"{time.perf_counter() - began:.1f} s")
+    if args.vectors:
+        stored = vectors.read(args.vectors)
+        if stored is None:
+            raise SystemExit(f"no vectors in {args.vectors}")
+        held_out = np.random.default_rng(0).choice(len(stored.matrix), args.queries, replace=False)
+        keep = np.ones(len(stored.matrix), dtype=bool)
+        keep[held_out] = False
+        data, queries = np.ascontiguousarray(stored.matrix[keep]), stored.matrix[held_out]
+        print(f"{len(data):,} x {data.shape[1]} stored vectors from {args.vectors.name} "
+              f"({data.nbytes / 2**20:.0f} MiB), {args.queries} held out as queries")
+    else:
+        data = synthetic(args.n, args.dim, 0)
+        queries = synthetic(args.queries, args.dim, 1)
+        print(f"{args.n:,} x {args.dim} float32 vectors ({data.nbytes / 2**20:.0f} MiB) made in "
+              f"{time.perf_counter() - began:.1f} s")
     exact, exact_ms = timed(lambda q: vectors.exact_top(data, q, 10), queries)
     print(f"exact (numpy, one query): p50 {np.percentile(exact_ms, 50):.1f} ms, "
           f"p95 {np.percentile(exact_ms, 95):.1f} ms")

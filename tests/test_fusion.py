@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from papertide.rank.fusion import convex, minmax, rrf
+from papertide.rank.fusion import convex, minmax, rocchio, rrf
 
 
 def test_minmax_scales_best_to_one_and_worst_to_zero() -> None:
@@ -49,3 +49,16 @@ def test_rrf_by_hand() -> None:
     assert weighted == [("c", 1.5), ("a", 0.5)]
     with pytest.raises(ValueError):
         rrf([[("a", 1.0)]], weights=[1.0, 2.0])
+
+
+def test_rocchio_moves_the_query_towards_the_mean_of_the_feedback_by_hand() -> None:
+    np = pytest.importorskip("numpy")
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    feedback = np.array([[0.0, 1.0], [0.6, 0.8]], dtype=np.float32)  # mean (0.3, 0.9)
+    moved = rocchio(query, feedback)  # (1.3, 0.9) / |(1.3, 0.9)|
+    assert moved.dtype == np.float32
+    assert moved.tolist() == pytest.approx([1.3 / 1.581139, 0.9 / 1.581139], abs=1e-6)
+    assert rocchio(query, feedback, beta=2.0).tolist() == pytest.approx([1.6 / 2.408319, 1.8 / 2.408319], abs=1e-6)
+    assert rocchio(query, feedback[:0]) is query  # no feedback: the query as it was
+    assert rocchio(query, feedback, beta=0.0) is query
+    assert rocchio(query, -query[None, :]) is query  # cancelled out: keep the query

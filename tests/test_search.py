@@ -19,8 +19,10 @@ from papertide.index.query import parse_query
 from papertide.model import make_record
 from papertide.rank.keyword import (
     KeywordParams,
+    adjacent_pairs,
     build_match,
     keep_rarest,
+    phrase_match,
     scoring_words,
     select_terms,
 )
@@ -108,6 +110,13 @@ def test_scoring_words_keeps_stopwords_of_short_queries_only() -> None:
     assert scoring_words(parse_query("attention is all you need"), 6) == ["attention", "is", "all", "you", "need"]
     long = parse_query('a paper that uses the graph of "protein folding" with diffusion')
     assert scoring_words(long, 6) == ["uses", "graph", "diffusion", "protein", "folding"]
+
+
+def test_adjacent_pairs_and_their_phrase_match() -> None:
+    assert adjacent_pairs(["graph", "neural", "networks"]) == [("graph", "neural"), ("neural", "networks")]
+    assert adjacent_pairs(["step", "by", "step", "by", "step"]) == [("step", "by"), ("by", "step")]
+    assert adjacent_pairs(["alone"]) == [] and adjacent_pairs([]) == []
+    assert phrase_match(("large", "language")) == '{title abstract} : "large language"'
 
 
 def test_keep_rarest_keeps_query_order() -> None:
@@ -249,6 +258,51 @@ def test_papers_with_every_term_rank_first(store) -> None:
     with_both = {"2501.00001", "2501.00002", "2501.00006"}
     assert set(found[:3]) == with_both and set(found[3:]) == {"2501.00003", "2501.00004"}
     assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+
+
+PHRASE_PAPERS = [
+    dict(id="2502.00001", title="Models of language and of vision",
+         abstract="Language everywhere: models read language; vision models see it; language is what models read.",
+         authors=["A One"], categories=["cs.CL"], published="2025-02-01"),
+    dict(id="2502.00002", title="Planning with large language models",
+         abstract="We plan robot tasks with them.", authors=["B Two"], categories=["cs.CL"], published="2025-02-02"),
+    dict(id="2502.00003", title="Language of bees", abstract="How bees talk; no models here.",
+         authors=["C Three"], categories=["q-bio.PE"], published="2025-02-03"),
+]
+
+
+def test_short_queries_score_neighbouring_words_as_a_phrase(tmp_path: Path) -> None:
+    s = open_store(str(tmp_path / "phrase.db"))
+    add(s, *PHRASE_PAPERS)
+    s.refresh_term_stats()
+    # Without the phrase score, the paper saying "language" and "models" most often, never
+    # side by side, wins; with it, the paper that says "language models" comes first.
+    assert ids(s, "language models", KeywordParams(phrase_weight=0.0))[0] == "2502.00001"
+    phrased = search(s, "language models", limit=10)
+    assert [pid for pid, _ in phrased.hits][:2] == ["2502.00002", "2502.00001"]
+    assert phrased.hits[0][1] > search(s, "language models", limit=10,
+                                       params=KeywordParams(phrase_weight=0.0)).hits[1][1]
+    # Long queries (a pasted description) are left as they were: no phrase look-ups.
+    long = "language models for planning robot tasks with words"
+    assert search(s, long, params=KeywordParams()).hits == search(s, long, params=KeywordParams(phrase_weight=0)).hits
+    s.close()
+
+
+def test_cli_search_reads_the_phrase_weight_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = str(tmp_path / "phrase.db")
+    s = open_store(db)
+    add(s, *PHRASE_PAPERS)
+    s.refresh_term_stats()
+    s.close()
+
+    def first() -> str:
+        result = CliRunner().invoke(cli, ["--db", db, "search", "--mode", "keyword", "--json", "language models"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["results"][0]["id"]
+
+    assert first() == "2502.00002"
+    monkeypatch.setenv("PAPERTIDE_SEARCH_PHRASE_WEIGHT", "0")
+    assert first() == "2502.00001"
 
 
 def test_author_only_and_empty_queries(store) -> None:

@@ -187,7 +187,10 @@ def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], si
 
         result = run_semantic_search(obj.store, obj.settings, query, filters=filters, limit=limit, mode=mode)
     else:
-        result = run_search(obj.store, query, filters=filters, limit=limit)
+        from papertide.rank.hybrid import HybridParams
+
+        result = run_search(obj.store, query, filters=filters, limit=limit,
+                            params=HybridParams.from_settings(obj.settings).keyword)
     papers = obj.store.get_many(pid for pid, _ in result.hits)
     hits = [(papers[pid], score) for pid, score in result.hits if pid in papers]
     if as_json:

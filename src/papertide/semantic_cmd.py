@@ -159,7 +159,7 @@ def run_eval_command(obj: Any, queries_path: str, *, mode: str, limit: int, as_j
 
     settings: Settings = obj.settings
     embedder = open_embedder(settings) if mode != "keyword" else None
-    params = HybridParams(keyword_weight=settings.hybrid_keyword_weight, candidates=settings.hybrid_candidates)
+    params = HybridParams.from_settings(settings)
     path = Path(queries_path)
     if path.is_dir():
         with tempfile.TemporaryDirectory(prefix="papertide-beir-") as scratch:
@@ -193,8 +193,8 @@ def run_semantic_search(store: Store, settings: Settings, query: str, *, filters
     from papertide.rank.search import search
 
     chosen = mode or default_mode(store, settings.embedder)
+    params = HybridParams.from_settings(settings)
     if chosen == "keyword":
-        return search(store, query, filters=filters, limit=limit, mode="keyword")
+        return search(store, query, filters=filters, limit=limit, mode="keyword", params=params.keyword)
     embedder = open_embedder(settings) if mode else semantic_or_none(settings)
-    params = HybridParams(keyword_weight=settings.hybrid_keyword_weight, candidates=settings.hybrid_candidates)
     return search_modes(store, query, filters=filters, limit=limit, mode=chosen, embedder=embedder, params=params)

@@ -1,6 +1,7 @@
 """Fusing keyword and semantic rankings. Pure functions over ``(id, score)`` lists.
 
-Two methods are here; hybrid search uses :func:`convex` (docs/semantic.md says why):
+Two methods are here; hybrid search uses :func:`convex` (docs/semantic.md says why),
+with the query vector first moved towards the best keyword hits by :func:`rocchio`:
 
 - :func:`convex`: min-max-normalise each side's scores to [0, 1] and add them with
   weights ``w`` (keyword) and ``1 - w`` (semantic). A paper one side did not return
@@ -13,7 +14,10 @@ Two methods are here; hybrid search uses :func:`convex` (docs/semantic.md says w
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Ranking = Sequence[tuple[str, float]]
 
@@ -56,3 +60,18 @@ def rrf(rankings: Sequence[Ranking], *, k: float = 60.0, weights: Sequence[float
             fused[pid] = fused.get(pid, 0.0) + weight / (k + rank)
     ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
     return ranked if limit is None else ranked[:limit]
+
+
+def rocchio(query: "np.ndarray", feedback: "np.ndarray", *, beta: float = 1.0) -> "np.ndarray":
+    """Pseudo-relevance feedback in vector space: the unit vector of
+    ``query + beta * mean(feedback rows)``; ``query`` itself when there are no rows.
+
+    ``query`` is a unit vector, ``feedback`` a (k, dim) array of unit vectors (the
+    papers keyword search ranked first)."""
+    import numpy as np
+
+    if feedback.shape[0] == 0 or beta == 0:
+        return query
+    moved = query + beta * feedback.mean(axis=0)
+    norm = float(np.linalg.norm(moved))
+    return (moved / norm).astype(query.dtype, copy=False) if norm > 0 else query

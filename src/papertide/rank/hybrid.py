@@ -3,8 +3,10 @@
 ``search_modes`` is the one entry point. Keyword search is
 :func:`papertide.rank.search.search`; semantic search embeds the query's free
 text and takes the nearest paper vectors (exact by default, HNSW when built);
-hybrid takes candidates from both and fuses them with :func:`fusion.convex`.
-Every filter (categories, dates, ``author:``) applies in every mode.
+hybrid runs keyword search first, moves the query vector towards its best hits
+(:func:`fusion.rocchio`, pseudo-relevance feedback), takes candidates from both
+sides and fuses them with :func:`fusion.convex`. Every filter (categories, dates,
+``author:``) applies in every mode.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from papertide.errors import BadInput, NoVectors
 from papertide.index.query import parse_query, words_of
 from papertide.rank import fusion
-from papertide.rank.search import SearchResult, merged_filters, search
+from papertide.rank.keyword import KeywordParams
+from papertide.rank.search import DEFAULT_PARAMS, SearchResult, merged_filters, search
 from papertide.store import Filters, Store
 
 if TYPE_CHECKING:
@@ -39,6 +42,15 @@ class HybridParams:
     ann_ef: int = 128
     method: str = "convex"   # or "rrf" (reciprocal rank fusion, k = rrf_k), kept for comparison
     rrf_k: float = 60.0
+    feedback_docs: int = 3   # top keyword hits whose mean vector is added to the query vector (0: off)
+    keyword: KeywordParams = DEFAULT_PARAMS
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "HybridParams":
+        """The search knobs a ``Settings`` object holds (keyword ones included)."""
+        return cls(keyword_weight=float(settings.hybrid_keyword_weight), candidates=int(settings.hybrid_candidates),
+                   feedback_docs=int(settings.hybrid_feedback_docs),
+                   keyword=KeywordParams(phrase_weight=float(settings.search_phrase_weight)))
 
 
 def default_mode(store: Store, embedder_spec: str) -> str:
@@ -77,16 +89,16 @@ def embed_query(embedder: "Embedder", text: str) -> "np.ndarray":
     return cache(text)
 
 
-def semantic_hits(store: Store, embedder: "Embedder", text: str, filters: Filters,
+def semantic_hits(store: Store, embedder: "Embedder", text: "str | np.ndarray", filters: Filters,
                   authors: list[list[str]], limit: int, params: HybridParams = HybridParams()
                   ) -> list[tuple[str, float]]:
-    """(id, cosine) of the papers nearest ``text`` that pass the filters, best first."""
+    """(id, cosine) of the papers nearest ``text`` (or a query vector) that pass the filters, best first."""
     from papertide.store import vectors
 
     found = store.vector_set(embedder.key)
     if found is None:
         raise NoVectors(f"no vectors for {embedder.key} in this store; run `papertide index`")
-    query = embed_query(embedder, text)
+    query = embed_query(embedder, text) if isinstance(text, str) else text
     restricted = bool(filters.categories or filters.since or filters.until or authors)
     if restricted:
         rows, scores = vectors.exact_top(found.matrix, query, limit,
@@ -99,8 +111,8 @@ def semantic_hits(store: Store, embedder: "Embedder", text: str, filters: Filter
     return [(pid, float(s)) for pid, s in zip(ids, scores.tolist()) if pid]
 
 
-def cosines(store: Store, embedder: "Embedder", text: str, ids: list[str]) -> dict[str, float]:
-    """Cosine between the query and each of ``ids`` that has a vector."""
+def cosines(store: Store, embedder: "Embedder", text: "str | np.ndarray", ids: list[str]) -> dict[str, float]:
+    """Cosine between the query (text or vector) and each of ``ids`` that has a vector."""
     found = store.vector_set(embedder.key)
     if found is None or not ids:
         return {}
@@ -108,8 +120,19 @@ def cosines(store: Store, embedder: "Embedder", text: str, ids: list[str]) -> di
     if not rows:
         return {}
     pids = list(rows)
-    sims = found.matrix[[rows[p] for p in pids]] @ embed_query(embedder, text)
+    query = embed_query(embedder, text) if isinstance(text, str) else text
+    sims = found.matrix[[rows[p] for p in pids]] @ query
     return dict(zip(pids, sims.tolist()))
+
+
+def feedback_query(store: Store, embedder: "Embedder", text: str, ids: list[str]) -> "np.ndarray":
+    """The query vector moved towards the vectors of ``ids`` (:func:`fusion.rocchio`)."""
+    query = embed_query(embedder, text)
+    found = store.vector_set(embedder.key)
+    if found is None or not ids:
+        return query
+    rows = list(store.vector_rows_of(embedder.key, ids).values())
+    return fusion.rocchio(query, found.matrix[rows])
 
 
 def search_modes(store: Store, query: str, *, filters: Filters | None = None, limit: int = 20,
@@ -121,7 +144,7 @@ def search_modes(store: Store, query: str, *, filters: Filters | None = None, li
     started = time.perf_counter()
     parsed = parse_query(query)
     if mode == "keyword" or embedder is None or not parsed.text.strip():
-        result = search(store, query, filters=filters, limit=limit, mode="keyword")
+        result = search(store, query, filters=filters, limit=limit, mode="keyword", params=params.keyword)
         result.mode = "keyword"
         return result
     merged = merged_filters(parsed, filters)
@@ -130,11 +153,12 @@ def search_modes(store: Store, query: str, *, filters: Filters | None = None, li
         hits = semantic_hits(store, embedder, parsed.text, merged, parsed.authors, wanted, params)
         terms = [w for w in words_of(parsed.text) if len(w) > 2]
     else:
-        kw = search(store, query, filters=filters, limit=params.candidates, mode="keyword")
-        sem = semantic_hits(store, embedder, parsed.text, merged, parsed.authors, params.candidates, params)
+        kw = search(store, query, filters=filters, limit=params.candidates, mode="keyword", params=params.keyword)
+        vector = feedback_query(store, embedder, parsed.text, [pid for pid, _ in kw.hits[:params.feedback_docs]])
+        sem = semantic_hits(store, embedder, vector, merged, parsed.authors, params.candidates, params)
         keyword_scores = dict(kw.hits)
         # Keyword candidates the semantic list missed still get their real cosine.
-        semantic_scores = {**cosines(store, embedder, parsed.text, list(keyword_scores)), **dict(sem)}
+        semantic_scores = {**cosines(store, embedder, vector, list(keyword_scores)), **dict(sem)}
         if params.method == "rrf":
             hits = fusion.rrf([kw.hits, sem], k=params.rrf_k)
         else:

@@ -4,7 +4,9 @@ Ranking (rank/search.py) scores free words with the in-memory BM25F index;
 FTS5 answers the yes/no parts: phrases, ``author:`` and ``-exclusions``. Every
 token reaches FTS5 inside double quotes, so no user string can be read as FTS5
 syntax. Short queries rank papers having all their terms first, then the rest.
-When FTS5 ranks on its own (no in-memory index), long natural-language queries
+Short queries also score each pair of neighbouring words found as a phrase in a
+paper's title or abstract (see :func:`adjacent_pairs`). When FTS5 ranks on its
+own (no in-memory index), long natural-language queries
 keep only their most selective terms, so a pasted sentence costs a few short
 posting lists instead of a 30-term OR over the whole index.
 """
@@ -40,6 +42,7 @@ class KeywordParams:
     max_scored_terms: int = 64   # in-memory index: terms kept from a pasted text
     long_query_words: int = 6    # queries with more words than this lose their stopwords
     and_max_terms: int = 3       # queries of 2..this many terms rank papers with all of them first
+    phrase_weight: float = 1.0   # short queries: weight of each neighbouring word pair's phrase BM25 (0: off)
     accelerate: bool = True      # use the in-memory index when the store has one
 
 
@@ -58,6 +61,17 @@ def keep_rarest(terms: list[tuple[str, int, int]], max_terms: int) -> list[tuple
         return terms
     kept = {t for _, t, _ in sorted(terms, key=lambda x: (x[2], x[1]))[:max_terms]}
     return [x for x in terms if x[1] in kept]
+
+
+def adjacent_pairs(words: list[str]) -> list[tuple[str, str]]:
+    """Each pair of neighbouring words, once, in query order ("graph neural networks" ->
+    ("graph", "neural"), ("neural", "networks"))."""
+    return list(dict.fromkeys(zip(words, words[1:])))
+
+
+def phrase_match(pair: tuple[str, str]) -> str:
+    """FTS5 expression: the two words next to each other in the title or the abstract."""
+    return "{title abstract} : " + _quote(list(pair))
 
 
 def required_match(query: ParsedQuery) -> str | None:

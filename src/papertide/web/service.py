@@ -228,11 +228,10 @@ class Site:
             if strict:
                 raise ModeUnavailable(f"{mode} search is not available on this site yet; use mode=keyword")
             mode, notice = "keyword", message
+        params = HybridParams.from_settings(self.settings)
         if mode == "keyword":
-            result = search(self.store, query, filters=filters, limit=offset + limit + 1)
+            result = search(self.store, query, filters=filters, limit=offset + limit + 1, params=params.keyword)
         else:
-            params = HybridParams(keyword_weight=float(self.settings.hybrid_keyword_weight),
-                                  candidates=int(self.settings.hybrid_candidates))
             result = search_modes(self.store, query, filters=filters, limit=offset + limit + 1, mode=mode,
                                   embedder=self.embedder(), params=params)
         hits = result.hits[offset:offset + limit]

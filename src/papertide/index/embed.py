@@ -8,6 +8,14 @@ Two kinds, chosen by the ``embedder`` setting:
 - ``static``: a model2vec static model distilled on this machine from the default
   (``papertide distill``), about a hundred times faster and clearly weaker.
 
+Asymmetric models embed queries and papers differently: an instruction before
+the query (bge: "Represent this sentence for searching relevant passages: "), a
+prefix on each side (e5: "query: " / "passage: "), or a second model for the
+papers (MedCPT's query and article encoders). An :class:`EmbedderSpec` says which;
+:func:`resolve_spec` fills in the known models' recipes (:data:`KNOWN_MODELS`)
+unless a setting says otherwise. Only the papers' side is part of the vectors'
+key, so changing it re-embeds, and changing only the query side does not.
+
 Both need the optional extra ``papertide[semantic]``; without it
 :func:`load_embedder` raises :class:`~papertide.errors.SemanticUnavailable`.
 """
@@ -18,6 +26,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Sequence
 
@@ -35,14 +44,93 @@ _STATIC_DIMS = 256
 INSTALL_HINT = "semantic search needs the optional extra: pip install 'papertide[semantic]'"
 
 
+AUTO = "auto"  # setting value: the known model's recipe (KNOWN_MODELS), else nothing
+NONE = "none"  # setting value: no prefix / the same model for papers
+
+
 class Embedder(Protocol):
     """What indexing and search need from an embedding model."""
 
-    key: str      # identity of the vectors it makes: name and version; vectors of two keys never mix
+    key: str      # identity of the papers' vectors: model, version, prefix; vectors of two keys never mix
     dim: int
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> "np.ndarray":
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors of papers' texts, one row per text."""
+
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+        """Unit-length float32 vectors of search queries, one row per text."""
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How a published model wants its texts (from its model card)."""
+
+    query_prefix: str = ""
+    document_prefix: str = ""
+    document_model: str = ""   # a separate encoder for the papers
+    pooling: str = ""          # "cls" for models without a sentence-transformers config that pool that way
+
+
+_BGE = ModelRecipe(query_prefix="Represent this sentence for searching relevant passages: ")
+_E5 = ModelRecipe(query_prefix="query: ", document_prefix="passage: ")
+KNOWN_MODELS: dict[str, ModelRecipe] = {
+    **{f"baai/bge-{size}-en-v1.5": _BGE for size in ("small", "base", "large")},
+    **{f"baai/bge-{size}-en": _BGE for size in ("small", "base", "large")},
+    **{f"intfloat/e5-{size}-v2": _E5 for size in ("small", "base", "large")},
+    **{f"intfloat/multilingual-e5-{size}": _E5 for size in ("small", "base", "large")},
+    "ncbi/medcpt-query-encoder": ModelRecipe(document_model="ncbi/MedCPT-Article-Encoder", pooling="cls"),
+    "ncbi/medcpt-article-encoder": ModelRecipe(pooling="cls"),
+    "allenai/specter2_base": ModelRecipe(pooling="cls"),
+}
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """Which model embeds queries and which papers, and the text put before each."""
+
+    model: str                  # 'static', or a sentence-transformers name or path (queries, and papers by default)
+    document_model: str = ""    # papers' model when it differs from ``model``
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+    @property
+    def papers_model(self) -> str:
+        return self.document_model or self.model
+
+
+def recipe_of(name: str) -> ModelRecipe:
+    """The known recipe of a hub name, or of a local folder named like one; else the empty one."""
+    low = name.strip().rstrip("/").lower()
+    if low in KNOWN_MODELS:
+        return KNOWN_MODELS[low]
+    base = low.rsplit("/", 1)[-1]
+    for known, recipe in KNOWN_MODELS.items():
+        if known.rsplit("/", 1)[-1] == base:
+            return recipe
+    return ModelRecipe()
+
+
+def resolve_spec(model: str, *, document_model: str = AUTO, query_prefix: str = AUTO,
+                 document_prefix: str = AUTO) -> EmbedderSpec:
+    """An :class:`EmbedderSpec` from settings: ``auto`` takes the model's known recipe, ``none``
+    means nothing, anything else is used as given (an explicit setting always wins)."""
+    recipe = recipe_of(model) if model != STATIC else ModelRecipe()
+
+    def pick(value: str, known: str) -> str:
+        return known if value == AUTO else "" if value == NONE else value
+
+    papers = pick(document_model, recipe.document_model)
+    return EmbedderSpec(model=model, document_model="" if papers == model else papers,
+                        query_prefix=pick(query_prefix, recipe.query_prefix),
+                        document_prefix=pick(document_prefix, recipe.document_prefix))
+
+
+def _vector_tag(spec: EmbedderSpec) -> str:
+    """What, beside the papers' model, changes the papers' vectors: their prefix and a pooling
+    papertide chose for that model."""
+    tag = f";doc-prefix={hashlib.sha1(spec.document_prefix.encode()).hexdigest()[:8]}" if spec.document_prefix else ""
+    pooling = recipe_of(spec.papers_model).pooling if spec.model != STATIC else ""
+    return tag + (f";pool={pooling}" if pooling else "")
 
 
 def semantic_available() -> bool:
@@ -76,43 +164,85 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()[:10]
 
 
-class SentenceTransformerEmbedder:
-    """Any sentence-transformers model, by hub name or local folder."""
+def _load_sentence_transformer(name: str) -> tuple[object, str]:
+    """A sentence-transformers model and the folder it came from ('' for a hub name)."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise SemanticUnavailable(f"{INSTALL_HINT} (sentence-transformers is missing)") from None
+    source = name
+    bundled = bundled_minilm_path() if name in _DEFAULT_ALIASES else None
+    if bundled is not None:
+        source = str(bundled)
+    try:
+        if recipe_of(name).pooling == "cls":  # no sentence-transformers config: it would mean-pool
+            try:
+                from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+            except ImportError:  # sentence-transformers before 5
+                from sentence_transformers.models import Pooling, Transformer
+            word = Transformer(source)
+            dim = getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension
+            pool = Pooling(dim(), pooling_mode="cls")
+            model = SentenceTransformer(modules=[word, pool], device="cpu")
+        else:
+            model = SentenceTransformer(source, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise EmbedderError(f"cannot load embedding model {name!r}: {exc}") from None
+    return model, source if Path(source).is_dir() else ""
 
-    def __init__(self, name: str, *, max_seq_length: int | None = None) -> None:
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError:
-            raise SemanticUnavailable(f"{INSTALL_HINT} (sentence-transformers is missing)") from None
-        source = name
-        bundled = bundled_minilm_path() if name in _DEFAULT_ALIASES else None
-        if bundled is not None:
-            source = str(bundled)
-        try:
-            self.model = SentenceTransformer(source, device="cpu")
-        except (OSError, ValueError) as exc:
-            raise EmbedderError(f"cannot load embedding model {name!r}: {exc}") from None
-        if max_seq_length:
-            self.model.max_seq_length = max_seq_length
-        path = Path(source)
-        version = _fingerprint(path) if path.is_dir() else "hub"
-        self.name = DEFAULT_MODEL if bundled is not None else name
-        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model, by hub name or local folder; optionally a second
+    model for the papers and a prefix on either side (see :class:`EmbedderSpec`)."""
+
+    def __init__(self, spec: "EmbedderSpec | str", *, max_seq_length: int | None = None,
+                 query_threads: int = 1) -> None:
+        import torch
+
+        spec = EmbedderSpec(spec) if isinstance(spec, str) else spec
+        self.spec = spec
+        self.threads, self.query_threads = torch.get_num_threads(), query_threads or torch.get_num_threads()
+        self.model, folder = _load_sentence_transformer(spec.model)
+        self.document_model, doc_folder = self.model, folder
+        if spec.document_model:
+            self.document_model, doc_folder = _load_sentence_transformer(spec.document_model)
+        for model in {id(self.model): self.model, id(self.document_model): self.document_model}.values():
+            if max_seq_length:
+                model.max_seq_length = max_seq_length
+        papers = spec.papers_model
+        version = _fingerprint(Path(doc_folder)) if doc_folder else "hub"
+        self.name = DEFAULT_MODEL if papers in _DEFAULT_ALIASES else papers
+        dim_of = (getattr(self.document_model, "get_embedding_dimension", None)
+                  or self.document_model.get_sentence_embedding_dimension)
         self.dim = int(dim_of())
-        self.key = f"st:{self.name}:{version}:{self.model.max_seq_length}"
+        self.key = f"st:{self.name}{_vector_tag(spec)}:{version}:{self.document_model.max_seq_length}"
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> "np.ndarray":
-        import numpy as np
+        return _unit_rows(self.document_model, [self.spec.document_prefix + t for t in texts], batch_size,
+                          self.threads)
 
-        vectors = self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+        # One short text gains little from a second thread, and torch's threads spin while they
+        # wait: with other work on the cores (a web server's other requests, an `index` run) two
+        # threads made one query embedding 20x slower than one thread (docs/semantic.md).
+        return _unit_rows(self.model, [self.spec.query_prefix + t for t in texts], 32, self.query_threads)
+
+
+def _unit_rows(model: object, texts: list[str], batch_size: int, threads: int) -> "np.ndarray":
+    import numpy as np
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                           convert_to_numpy=True, show_progress_bar=False)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 class StaticEmbedder:
     """A model2vec static model distilled locally (see :func:`distill_static`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, query_prefix: str = "", document_prefix: str = "") -> None:
         try:
             from model2vec import StaticModel
         except ImportError:
@@ -122,12 +252,19 @@ class StaticEmbedder:
         self.model = StaticModel.from_pretrained(str(path))
         self.name = STATIC
         self.dim = int(self.model.dim)
-        self.key = f"static:{_fingerprint(path)}"
+        self.spec = EmbedderSpec(STATIC, query_prefix=query_prefix, document_prefix=document_prefix)
+        self.key = f"static{_vector_tag(self.spec)}:{_fingerprint(path)}"
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> "np.ndarray":
+        return self._encode([self.spec.document_prefix + t for t in texts], batch_size)
+
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+        return self._encode([self.spec.query_prefix + t for t in texts], 1024)
+
+    def _encode(self, texts: list[str], batch_size: int) -> "np.ndarray":
         import numpy as np
 
-        vectors = np.asarray(self.model.encode(list(texts), batch_size=max(batch_size, 1024)), dtype=np.float32)
+        vectors = np.asarray(self.model.encode(texts, batch_size=max(batch_size, 1024)), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
@@ -166,21 +303,27 @@ def distill_static(out: Path, *, source: str = DEFAULT_MODEL, pca_dims: int = _S
     return out
 
 
-def load_embedder(spec: str, *, models_dir: Path, max_seq_length: int | None = None) -> Embedder:
-    """The embedder a setting names: ``static``, or a sentence-transformers name or path."""
+def load_embedder(spec: "EmbedderSpec | str", *, models_dir: Path, max_seq_length: int | None = None,
+                  query_threads: int = 1) -> Embedder:
+    """The embedder a setting names: ``static``, or a sentence-transformers name or path
+    (a bare name is resolved with :func:`resolve_spec`: known models get their recipe)."""
+    spec = resolve_spec(spec) if isinstance(spec, str) else spec
     if not semantic_available():
         raise SemanticUnavailable(INSTALL_HINT)
-    if spec in _DEFAULT_ALIASES and bundled_minilm_path() is not None:
+    if {spec.model, spec.papers_model} & _DEFAULT_ALIASES and bundled_minilm_path() is not None:
         # The bundled model must never trigger a hub lookup on an offline machine.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if spec == STATIC:
-        return StaticEmbedder(static_model_dir(models_dir))
-    return SentenceTransformerEmbedder(spec, max_seq_length=max_seq_length)
+    if spec.model == STATIC:
+        return StaticEmbedder(static_model_dir(models_dir), query_prefix=spec.query_prefix,
+                              document_prefix=spec.document_prefix)
+    return SentenceTransformerEmbedder(spec, max_seq_length=max_seq_length, query_threads=query_threads)
 
 
-def key_prefix(spec: str) -> str:
+def key_prefix(spec: "EmbedderSpec | str") -> str:
     """The start of the keys an embedder setting produces (tells, without loading it, whether
     a store has its vectors)."""
-    if spec == STATIC:
-        return "static:"
-    return f"st:{DEFAULT_MODEL if spec in _DEFAULT_ALIASES else spec}:"
+    spec = resolve_spec(spec) if isinstance(spec, str) else spec
+    if spec.model == STATIC:
+        return f"static{_vector_tag(spec)}:"
+    papers = spec.papers_model
+    return f"st:{DEFAULT_MODEL if papers in _DEFAULT_ALIASES else papers}{_vector_tag(spec)}:"

@@ -28,7 +28,7 @@ from papertide.store import Filters, Store
 if TYPE_CHECKING:
     import numpy as np
 
-    from papertide.index.embed import Embedder
+    from papertide.index.embed import Embedder, EmbedderSpec
 
 MODES = ("keyword", "semantic", "hybrid")
 
@@ -53,7 +53,7 @@ class HybridParams:
                    keyword=KeywordParams(phrase_weight=float(settings.search_phrase_weight)))
 
 
-def default_mode(store: Store, embedder_spec: str) -> str:
+def default_mode(store: Store, embedder_spec: "str | EmbedderSpec") -> str:
     """Hybrid when the store has vectors of the configured embedder, else keyword (no model is loaded)."""
     from papertide.index.embed import key_prefix
 
@@ -69,7 +69,7 @@ class QueryEmbeddings:
         self._encode = lru_cache(maxsize=size)(self._one)
 
     def _one(self, text: str) -> "np.ndarray":
-        return self.embedder.encode([text])[0]
+        return self.embedder.encode_queries([text])[0]
 
     def __call__(self, text: str) -> "np.ndarray":
         return self._encode(text)

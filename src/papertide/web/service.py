@@ -197,8 +197,9 @@ class Site:
         if self._embedder is not None or self._embedder_failed:
             return self._embedder
         from papertide.rank.hybrid import default_mode
+        from papertide.semantic_cmd import embedder_spec
 
-        if default_mode(self.store, self.settings.embedder) != "hybrid":
+        if default_mode(self.store, embedder_spec(self.settings)) != "hybrid":
             return None  # asked again later: an `index` run may add vectors
         with self._opening:
             if self._embedder is None and not self._embedder_failed:

@@ -99,7 +99,10 @@ def similar_papers(store: Store, embedder: Embedder, paper_id: str, limit: int) 
     row = store.vector_rows_of(embedder.key, [paper_id]).get(paper_id)
     if row is None:
         raise NoVectors(f"paper {paper_id} has no vector yet; run `papertide index`")
-    rows, scores = vectors.exact_top(found.matrix, found.matrix[row], limit + 1)
+    from papertide.rank.hybrid import one_blas_thread
+
+    with one_blas_thread():
+        rows, scores = vectors.exact_top(found.matrix, found.matrix[row], limit + 1)
     ids = store.vector_ids(embedder.key, rows)
     return [(pid, float(s)) for pid, s in zip(ids, scores.tolist()) if pid and pid != paper_id][:limit]
 

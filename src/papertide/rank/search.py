@@ -3,15 +3,14 @@
 Free text is ranked by the store's in-memory BM25F index (index/bm25.py) when it
 has one; FTS5 decides the yes/no parts (phrases, ``author:``, exclusions) and
 ranks on its own when there is no such index or nothing to score (``author:``
-alone). Short queries add, for each pair of neighbouring words, FTS5's BM25 of
-that pair as a phrase (FTS5 keeps word positions; the in-memory index does not).
+alone). Short queries add, for each pair of neighbouring words found as a phrase
+(FTS5 keeps word positions; the in-memory index does not), that phrase's idf.
 See docs/search.md.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
 Hits = list[tuple[str, float]]
 DEFAULT_PARAMS = KeywordParams()
-PHRASE_HITS = 1000  # best phrase matches per word pair that get the phrase score: bounds its cost
 
 
 @dataclass
@@ -95,7 +93,7 @@ def indexed_hits(store: Store, index: KeywordIndex, parsed: ParsedQuery, filters
     terms = keep_rarest(terms, params.max_scored_terms)
     scores, matched = bm25.score(index.matrix, [t for _, t, _ in terms])
     if params.phrase_weight > 0 and len(parsed.words) <= params.long_query_words:
-        scores += params.phrase_weight * phrase_scores(store, index, parsed.words, params.weights)
+        scores += params.phrase_weight * phrase_scores(store, index, parsed.words)
     first = matched >= len(terms) if 1 < len(terms) <= params.and_max_terms else None
     rows = bm25.top_rows(scores, limit, allowed=_allowed_rows(store, index, parsed, filters), first=first)
     values = scores[rows]
@@ -104,39 +102,19 @@ def indexed_hits(store: Store, index: KeywordIndex, parsed: ParsedQuery, filters
     return [(index.ids[r], float(v)) for r, v in zip(rows.tolist(), values)], [w for w, _, _ in terms]
 
 
-def phrase_scores(store: Store, index: KeywordIndex, words: list[str],
-                  weights: tuple[float, float, float]) -> np.ndarray:
-    """Per index row, the sum over neighbouring word pairs of FTS5's BM25 of the pair as a
-    phrase in the title or abstract (``weights`` for those fields); 0 where none is found.
+def phrase_scores(store: Store, index: KeywordIndex, words: list[str]) -> np.ndarray:
+    """Per index row, the sum over neighbouring word pairs found as a phrase in the title or
+    abstract of that phrase's idf (the idf BM25 would give it as one term); 0 where none is.
 
-    A topic such as "generation quality" is mostly about papers that use those words
-    together: docs/search.md has the measurements."""
+    FTS5 only lists the papers holding each phrase (no ranking, no join): a few ms even for
+    a common pair at 80k papers. A topic such as "generation quality" is mostly about papers
+    that use those words together: docs/search.md has the measurements."""
     found = np.zeros(index.n_docs)
-    pairs = adjacent_pairs(words)
-    if not pairs:
-        return found
-    row_of = _rows_by_id(index)
-    for pair in pairs:
-        for pid, score in store.keyword_search(phrase_match(pair), Filters(), PHRASE_HITS,
-                                               (weights[0], weights[1], 0.0)):
-            row = row_of.get(pid)
-            if row is not None:
-                found[row] += score
+    for pair in adjacent_pairs(words):
+        rows = index.rows_of(store.matching_pks(phrase_match(pair)))
+        if len(rows):
+            found[rows] += bm25.idf(np.array([len(rows)]), index.n_docs)[0]
     return found
-
-
-_row_maps: dict[int, tuple[weakref.ref, dict[str, int]]] = {}
-
-
-def _rows_by_id(index: KeywordIndex) -> dict[str, int]:
-    """Paper id -> row of ``index``, made once per index object (an index is replaced, never
-    changed in place, when the papers change)."""
-    hit = _row_maps.get(id(index))
-    if hit is None or hit[0]() is not index:
-        for key in [k for k, (ref, _) in _row_maps.items() if ref() is None]:
-            _row_maps.pop(key, None)
-        hit = _row_maps[id(index)] = (weakref.ref(index), {pid: r for r, pid in enumerate(index.ids)})
-    return hit[1]
 
 
 def _allowed_rows(store: Store, index: KeywordIndex, parsed: ParsedQuery, filters: Filters) -> np.ndarray | None:

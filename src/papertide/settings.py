@@ -81,11 +81,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("embed_max_tokens", 256, "Longest text, in model tokens, an embedder reads (title and start of the abstract)."),
     Setting("hybrid_keyword_weight", 0.7, "Weight of the min-max-normalised keyword score in hybrid search (the rest is cosine)."),
     Setting("hybrid_candidates", 150, "Candidates taken from each of keyword and semantic search before hybrid fusion."),
-    Setting("hybrid_feedback_docs", 3,
+    Setting("hybrid_feedback_docs", 0,
             "Hybrid search adds the mean vector of this many top keyword hits to the query vector (0: off)."),
     Setting("search_phrase_weight", 1.0,
             "Queries of up to 6 words also score each pair of neighbouring words as a phrase, with this weight (0: off)."),
-    Setting("ann_threshold", 300000, "From this many vectors on, `index` builds an HNSW index and search uses it (0: never)."),
+    Setting("ann_threshold", 50000, "From this many vectors on, `index` builds an HNSW index and search uses it (0: never)."),
     # -- web site and API (docs/web.md) --
     Setting("base_url", "", "Public address of the site (feed and email links); empty: taken from each request."),
     Setting("secret_key", "",

@@ -43,7 +43,7 @@ class HybridParams:
     ann_ef: int = 128
     method: str = "convex"   # or "rrf" (reciprocal rank fusion, k = rrf_k), kept for comparison
     rrf_k: float = 60.0
-    feedback_docs: int = 3   # top keyword hits whose mean vector is added to the query vector (0: off)
+    feedback_docs: int = 0   # top keyword hits whose mean vector is added to the query vector (0: off)
     keyword: KeywordParams = DEFAULT_PARAMS
 
     @classmethod

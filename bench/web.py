@@ -12,7 +12,8 @@ already holds them, starts ``papertide serve --workers 2``, and runs wrk:
 * the trending page ``/``: p50 with 1 connection, requests/s with 32;
 
 then prints each worker's peak RSS (VmHWM). wrk's own output is printed as is.
-Search rate limits are switched off for the run: all load comes from one address.
+Search rate limits are switched off for the run (all load comes from one address), and so is
+the query-vector cache (every hybrid request embeds its query).
 
     .venv/bin/python bench/web.py [--db PATH] [--duration 10] [--workers 2]
 """
@@ -82,7 +83,9 @@ def get(url: str) -> int:
 
 
 def start_server(db: Path, port: int, workers: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PAPERTIDE_DB": str(db), "PAPERTIDE_RATE_LIMIT_SEARCH": "0"}
+    # No query-vector cache: the runs cycle through a few hundred queries, and every hybrid
+    # request must pay for embedding its query, as a new query does.
+    env = {**os.environ, "PAPERTIDE_DB": str(db), "PAPERTIDE_RATE_LIMIT_SEARCH": "0", "PAPERTIDE_QUERY_CACHE": "0"}
     proc = subprocess.Popen([str(PAPERTIDE), "serve", "--port", str(port), "--workers", str(workers)],
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

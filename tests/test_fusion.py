@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from papertide.rank.fusion import convex, minmax, rocchio, rrf
@@ -62,3 +63,24 @@ def test_rocchio_moves_the_query_towards_the_mean_of_the_feedback_by_hand() -> N
     assert rocchio(query, feedback[:0]) is query  # no feedback: the query as it was
     assert rocchio(query, feedback, beta=0.0) is query
     assert rocchio(query, -query[None, :]) is query  # cancelled out: keep the query
+
+
+def test_query_vectors_are_cached_unless_the_cache_is_off() -> None:
+    from papertide.rank.hybrid import clear_query_cache, embed_query
+
+    class Counting:
+        key = "test:counting"
+        calls = 0
+
+        def encode_queries(self, texts: list[str]) -> np.ndarray:
+            Counting.calls += 1
+            return np.ones((len(texts), 2), dtype=np.float32) / np.sqrt(2)
+
+    clear_query_cache()
+    for _ in range(3):
+        embed_query(Counting(), "graph neural networks", 16)
+    assert Counting.calls == 1
+    for _ in range(3):
+        embed_query(Counting(), "graph neural networks", 0)  # what bench/web.py measures: the model every time
+    assert Counting.calls == 4
+    clear_query_cache()

@@ -83,6 +83,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hybrid_candidates", 150, "Candidates taken from each of keyword and semantic search before hybrid fusion."),
     Setting("hybrid_feedback_docs", 0,
             "Hybrid search adds the mean vector of this many top keyword hits to the query vector (0: off)."),
+    Setting("query_cache", 1024,
+            "Query vectors kept per embedder, so a repeated query (the next page, a popular topic) skips the model (0: off)."),
     Setting("search_phrase_weight", 1.0,
             "Queries of up to 6 words also score each pair of neighbouring words as a phrase, with this weight (0: off)."),
     Setting("ann_threshold", 50000, "From this many vectors on, `index` builds an HNSW index and search uses it (0: never)."),

@@ -44,13 +44,14 @@ class HybridParams:
     method: str = "convex"   # or "rrf" (reciprocal rank fusion, k = rrf_k), kept for comparison
     rrf_k: float = 60.0
     feedback_docs: int = 0   # top keyword hits whose mean vector is added to the query vector (0: off)
+    query_cache: int = 1024  # query vectors kept per embedder (0: every query goes to the model)
     keyword: KeywordParams = DEFAULT_PARAMS
 
     @classmethod
     def from_settings(cls, settings: Any) -> "HybridParams":
         """The search knobs a ``Settings`` object holds (keyword ones included)."""
         return cls(keyword_weight=float(settings.hybrid_keyword_weight), candidates=int(settings.hybrid_candidates),
-                   feedback_docs=int(settings.hybrid_feedback_docs),
+                   feedback_docs=int(settings.hybrid_feedback_docs), query_cache=int(settings.query_cache),
                    keyword=KeywordParams(phrase_weight=float(settings.search_phrase_weight)))
 
 
@@ -67,6 +68,7 @@ class QueryEmbeddings:
 
     def __init__(self, embedder: "Embedder", size: int = 1024) -> None:
         self.embedder = embedder
+        self.size = size
         self._encode = lru_cache(maxsize=size)(self._one)
 
     def _one(self, text: str) -> "np.ndarray":
@@ -84,10 +86,15 @@ def clear_query_cache() -> None:
     _QUERY_CACHE.clear()
 
 
-def embed_query(embedder: "Embedder", text: str) -> "np.ndarray":
-    """The unit vector of a query text with ``embedder`` (cached)."""
-    cache = _QUERY_CACHE.setdefault(embedder.key, QueryEmbeddings(embedder))
-    return cache(text)
+def embed_query(embedder: "Embedder", text: str, cache: int = 1024) -> "np.ndarray":
+    """The unit vector of a query text with ``embedder`` (from the last ``cache`` queries' when
+    it is one of them; 0: always from the model)."""
+    if cache <= 0:
+        return embedder.encode_queries([text])[0]
+    found = _QUERY_CACHE.get(embedder.key)
+    if found is None or found.size != cache:
+        found = _QUERY_CACHE[embedder.key] = QueryEmbeddings(embedder, cache)
+    return found(text)
 
 
 @lru_cache(maxsize=1)
@@ -121,7 +128,7 @@ def semantic_hits(store: Store, embedder: "Embedder", text: "str | np.ndarray", 
     found = store.vector_set(embedder.key)
     if found is None:
         raise NoVectors(f"no vectors for {embedder.key} in this store; run `papertide index`")
-    query = embed_query(embedder, text) if isinstance(text, str) else text
+    query = embed_query(embedder, text, params.query_cache) if isinstance(text, str) else text
     restricted = bool(filters.categories or filters.since or filters.until or authors)
     allowed = store.vector_rows_matching(embedder.key, filters, authors) if restricted else None
     with one_blas_thread():
@@ -149,9 +156,10 @@ def cosines(store: Store, embedder: "Embedder", text: "str | np.ndarray", ids: l
     return dict(zip(pids, sims.tolist()))
 
 
-def feedback_query(store: Store, embedder: "Embedder", text: str, ids: list[str]) -> "np.ndarray":
+def feedback_query(store: Store, embedder: "Embedder", text: str, ids: list[str],
+                   cache: int = 1024) -> "np.ndarray":
     """The query vector moved towards the vectors of ``ids`` (:func:`fusion.rocchio`)."""
-    query = embed_query(embedder, text)
+    query = embed_query(embedder, text, cache)
     found = store.vector_set(embedder.key)
     if found is None or not ids:
         return query
@@ -178,7 +186,8 @@ def search_modes(store: Store, query: str, *, filters: Filters | None = None, li
         terms = [w for w in words_of(parsed.text) if len(w) > 2]
     else:
         kw = search(store, query, filters=filters, limit=params.candidates, mode="keyword", params=params.keyword)
-        vector = feedback_query(store, embedder, parsed.text, [pid for pid, _ in kw.hits[:params.feedback_docs]])
+        vector = feedback_query(store, embedder, parsed.text, [pid for pid, _ in kw.hits[:params.feedback_docs]],
+                                params.query_cache)
         sem = semantic_hits(store, embedder, vector, merged, parsed.authors, params.candidates, params)
         keyword_scores = dict(kw.hits)
         # Keyword candidates the semantic list missed still get their real cosine.

@@ -224,7 +224,7 @@ class Site:
         if mode not in MODES:
             raise BadInput(f"mode must be one of {', '.join(MODES)}")
         notice = ""
-        if mode not in self.modes():
+        if mode != "keyword" and mode not in self.modes():  # keyword never waits for a model to load
             message = f"{mode} search is not available on this site yet; showing keyword results"
             if strict:
                 raise ModeUnavailable(f"{mode} search is not available on this site yet; use mode=keyword")

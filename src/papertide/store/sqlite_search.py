@@ -123,13 +123,13 @@ class SearchMixin:
 
     def matching_pks(self, match: str) -> np.ndarray:
         """Keys of the papers an FTS expression matches, unranked (int64, ascending)."""
-        cursor = self.db.cursor()
-        cursor.row_factory = None
+        # One string from SQLite, parsed by numpy: no Python object per matching paper.
         try:
-            found = np.fromiter((r[0] for r in cursor.execute(
-                "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ?", (match,))), dtype=np.int64)
+            listed = self.db.execute("SELECT group_concat(rowid) FROM papers_fts WHERE papers_fts MATCH ?",
+                                     (match,)).fetchone()[0]
         except sqlite3.OperationalError as exc:
             raise StoreError(f"keyword index rejected {match!r}: {exc}") from None
+        found = np.fromstring(listed, dtype=np.int64, sep=",") if listed else np.zeros(0, dtype=np.int64)
         found.sort()
         return found
 

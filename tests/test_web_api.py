@@ -318,6 +318,12 @@ def test_hybrid_search_and_semantic_similar_with_an_indexed_store(shared_data, t
         store.close()
     settings = web_settings(seeded["db"], embedder="static", models_dir=str(models))
     with TestClient(create_app(settings)) as client:
+        site = client.app.app.state.site  # type: ignore[attr-defined]
+        # Pages and keyword searches offer hybrid but never wait for the model to load.
+        assert client.get("/").status_code == 200
+        assert client.get("/api/v1/search", params={"q": paper.title, "mode": "keyword"}).status_code == 200
+        assert "(not available yet)" not in client.get("/search", params={"q": "x", "mode": "keyword"}).text
+        assert site._embedder is None
         found = client.get("/api/v1/search", params={"q": paper.title, "mode": "hybrid", "limit": 5})
         assert found.status_code == 200, found.text
         body = found.json()

@@ -183,13 +183,19 @@ class Site:
 
     # -- search ------------------------------------------------------------------
     def modes(self) -> tuple[str, ...]:
-        """Search modes this store can answer now: semantic and hybrid when it has vectors
-        of the configured embedder and that embedder loads."""
+        """Search modes this store can answer now: semantic and hybrid when it has vectors of
+        the configured embedder and the semantic extra is installed. Asking does not load the
+        model (every page shows the modes); the first semantic or hybrid search does."""
         cached = self.cache.get("modes")
         if cached is not None:
             return cached
-        found = MODES if self.embedder() is not None else ("keyword",)
-        return self.cache.put("modes", found)
+        from papertide.index.embed import semantic_available
+        from papertide.rank.hybrid import default_mode
+        from papertide.semantic_cmd import embedder_spec
+
+        ready = (not self._embedder_failed and semantic_available()
+                 and default_mode(self.store, embedder_spec(self.settings)) == "hybrid")
+        return self.cache.put("modes", MODES if ready else ("keyword",))
 
     def embedder(self) -> Embedder | None:
         """The configured embedder, loaded once per worker, or None when the store has no
@@ -224,7 +230,10 @@ class Site:
         if mode not in MODES:
             raise BadInput(f"mode must be one of {', '.join(MODES)}")
         notice = ""
-        if mode != "keyword" and mode not in self.modes():  # keyword never waits for a model to load
+        # Keyword search never waits for the model; the others load it on first use.
+        if mode != "keyword" and (mode not in self.modes() or self.embedder() is None):
+            if self._embedder_failed:  # pages stop offering what cannot load
+                self.cache.put("modes", ("keyword",))
             message = f"{mode} search is not available on this site yet; showing keyword results"
             if strict:
                 raise ModeUnavailable(f"{mode} search is not available on this site yet; use mode=keyword")

@@ -138,3 +138,16 @@ def test_ctrl_c_stops_the_follower_and_the_next_sync_completes_the_index(tmp_pat
     assert "built alongside the import" in caplog.text
     same_index(store.keyword_index(), store.rebuild_keyword_index())
     assert store.keyword_index().n_docs == 800
+
+
+def test_a_follower_that_cannot_start_leaves_the_import_to_finish_and_rebuild(tmp_path: Path, caplog,
+                                                                               monkeypatch) -> None:
+    def cannot(self, path):  # noqa: ANN001
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(KeywordFollower, "__init__", cannot)
+    store, report, built = sync(tmp_path, [[paper(n) for n in range(300)], [paper(n) for n in range(300, 500)]],
+                                caplog)
+    assert report.new == 500 and "no follower" in caplog.text
+    assert built.n_docs == 500
+    same_index(built, store.rebuild_keyword_index())

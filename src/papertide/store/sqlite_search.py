@@ -58,11 +58,16 @@ class SearchMixin:
         bulk["written"] += max(0, last - first + 1) + len(changed)
         follower = bulk["follower"]
         if follower is None and bulk["written"] >= self.follow_after:
-            bulk["follower"] = follower = keyword_follow.KeywordFollower(self.path)
+            try:
+                follower = keyword_follow.KeywordFollower(self.path)
+            except OSError as exc:  # no room for its scratch folder, cannot start a process, ...
+                log.info("keyword index will be rebuilt after the import (no follower: %s)", exc)
+                follower = False
+            bulk["follower"] = follower
             first, changed = 1, []  # it starts with every paper already stored
-        if follower is not None and last >= first:
+        if follower and last >= first:
             follower.committed(first, last, changed)
-        elif follower is not None and changed:
+        elif follower and changed:
             follower.committed(0, -1, changed)
 
     def term_stats(self, tokens: list[str]) -> list[TermStat]:

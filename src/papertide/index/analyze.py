@@ -70,6 +70,7 @@ class TermIds(dict):
         super().__init__()
         self.analyzer = analyzer
         self.vocabulary: dict[str, int] = {}  # term -> id, ids in order of first sight
+        self._table = _HashTable()  # word hash -> term id, for ``encode``
 
     def __missing__(self, word: str) -> int:
         term = self.analyzer.term(word)
@@ -100,19 +101,19 @@ class TermIds(dict):
         texts = [t or "" for t in texts]
         plain = np.array([t.isascii() for t in texts], dtype=bool)
         lengths = np.zeros(len(texts), dtype=np.int64)
-        pieces: list[np.ndarray] = []
+        pieces: list[tuple[np.ndarray, np.ndarray]] = []  # (ids, words per text) per batch
         batch: list[str] = []
         size = 0
         for text in (t for t, p in zip(texts, plain) if p):
             batch.append(text)
             size += len(text) + 1
             if size >= _BATCH_BYTES:
-                pieces.append(self._encode_ascii(batch, pieces))
+                pieces.append(self._encode_ascii(batch))
                 batch, size = [], 0
         if batch:
-            pieces.append(self._encode_ascii(batch, pieces))
-        lengths[plain] = np.concatenate(pieces[1::2]) if pieces else 0
-        plain_ids = np.concatenate(pieces[0::2]) if pieces else np.zeros(0, np.int32)
+            pieces.append(self._encode_ascii(batch))
+        lengths[plain] = np.concatenate([c for _, c in pieces]) if pieces else 0
+        plain_ids = np.concatenate([i for i, _ in pieces]) if pieces else np.zeros(0, np.int32)
         other = np.flatnonzero(~plain)
         other_ids = [np.fromiter(self.ids(self.analyzer.words(texts[i])), dtype=np.int32) for i in other]
         lengths[other] = [len(x) for x in other_ids]
@@ -127,8 +128,8 @@ class TermIds(dict):
             out[out_start[i]:out_start[i] + len(ids)] = ids
         return out, lengths
 
-    def _encode_ascii(self, texts: list[str], out: list[np.ndarray]) -> np.ndarray:
-        """Appends the texts' term ids to ``out``; returns the words per text."""
+    def _encode_ascii(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The texts' term ids, and the words per text."""
         raw = "\0".join(texts).encode("ascii")
         buf = np.frombuffer(raw, dtype=np.uint8)
         values = _WORD_BYTE[buf]
@@ -139,7 +140,7 @@ class TermIds(dict):
         text_ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1) - 1
         counts = np.diff(np.searchsorted(starts, text_ends), prepend=0)
         hashes = _word_hashes(values, starts, ends)
-        table = self.__dict__.setdefault("_table", _HashTable())
+        table = self._table
         ids = table.get(hashes)
         missing = np.flatnonzero(ids < 0)
         if len(missing):  # words never seen: each through the analyzer once
@@ -148,8 +149,7 @@ class TermIds(dict):
             words = [raw[s:e].decode("ascii").lower() for s, e in zip(starts[places].tolist(), ends[places].tolist())]
             table.add(new, np.array(self._ids_of(words, folded=True), dtype=np.int32))
             ids[missing] = table.get(hashes[missing])
-        out.append(ids)
-        return counts
+        return ids, counts
 
 
 class _HashTable:

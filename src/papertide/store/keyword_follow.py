@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 FOLLOW_AFTER = 20_000  # papers one ingest writes before its keyword index is built alongside
 FINISH_TIMEOUT_S = 600.0
+LAST_PK = 2**62  # above any paper's key
 _ROWS = ("SELECT pk, id, title, abstract, author_names, published, categories FROM papers "
          "WHERE pk BETWEEN ? AND ? ORDER BY pk")
 
@@ -121,7 +123,7 @@ def follow(db_path: Path, messages, reply, spill: Path | None = None) -> None:
             message = json.loads(line)
             if "rows" in message:
                 first, last = message["rows"]
-                builder.add(_rows(db, max(first, builder.last_pk + 1), last))
+                builder.add(paper_rows(db, max(first, builder.last_pk + 1), last))
                 changed.update(message.get("changed") or ())
             elif "finish" in message:
                 reply(_finish(db, builder, changed, folder, **message["finish"]))
@@ -141,9 +143,9 @@ def _finish(db: sqlite3.Connection, builder: Builder, changed: set[int], folder:
         uid, generation = db.execute("SELECT store_uid, generation FROM keyword_state WHERE id = 1").fetchone()
         if {"store": uid, "generation": generation} != signature:
             return {"error": f"the store moved on (generation {generation}, expected {signature})"}
-        builder.add(_rows(db, builder.last_pk + 1, 2**62))  # nothing, unless a message was lost
+        builder.add(paper_rows(db, builder.last_pk + 1))  # nothing, unless a message was lost
         for first, last in builder.chunk_spans(changed):
-            builder.recount(list(_rows(db, first, last)))
+            builder.recount(list(paper_rows(db, first, last)))
         count = db.execute("SELECT count(*) FROM papers").fetchone()[0]
     finally:
         db.execute("COMMIT")
@@ -155,7 +157,8 @@ def _finish(db: sqlite3.Connection, builder: Builder, changed: set[int], folder:
     return {"ok": True, "papers": index.n_docs, "finish_s": round(time.perf_counter() - started, 3)}
 
 
-def _rows(db: sqlite3.Connection, first: int, last: int):
+def paper_rows(db: sqlite3.Connection, first: int = 0, last: int = LAST_PK) -> Iterator[PaperRow]:
+    """What the keyword index reads of papers ``first..last`` (pks), in pk order."""
     cursor = db.cursor()
     cursor.row_factory = None
     for pk, pid, title, abstract, names, published, cats in cursor.execute(_ROWS, (first, last)):

@@ -8,7 +8,6 @@ whenever the ``keyword_state`` generation shows it no longer matches the papers.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -198,11 +197,7 @@ class SearchMixin:
             try:
                 uid, generation = cursor.execute(
                     "SELECT store_uid, generation FROM keyword_state WHERE id = 1").fetchone()
-                rows = ((pk, pid, title, abstract, names, published, json.loads(cats))
-                        for pk, pid, title, abstract, names, published, cats in cursor.execute(
-                            "SELECT pk, id, title, abstract, author_names, published, categories "
-                            "FROM papers ORDER BY pk"))
-                return kwi.build(rows, params, {"store": uid, "generation": generation})
+                return kwi.build(keyword_follow.paper_rows(db), params, {"store": uid, "generation": generation})
             finally:
                 if own:
                     db.execute("COMMIT")

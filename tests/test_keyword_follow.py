@@ -151,3 +151,14 @@ def test_a_follower_that_cannot_start_leaves_the_import_to_finish_and_rebuild(tm
     assert report.new == 500 and "no follower" in caplog.text
     assert built.n_docs == 500
     same_index(built, store.rebuild_keyword_index())
+
+
+def test_a_follower_started_by_a_page_of_changes_only_reads_every_paper(tmp_path: Path, caplog) -> None:
+    store = open_store(str(tmp_path / "p.db"))
+    store.follow_after = 400  # crossed by the second page, which only changes papers
+    changed = [paper(n, title=f"Renamed {n} transformer", version=2) for n in range(200)]
+    with caplog.at_level(logging.INFO, logger="papertide.store"):
+        report = run_sync(Pages([[paper(n) for n in range(300)], changed]), SyncRequest(), store)
+    assert report.new == 300 and report.updated == 200
+    assert "built alongside the import" in caplog.text and "rebuilding" not in caplog.text
+    same_index(store.keyword_index(), store.rebuild_keyword_index())

@@ -63,11 +63,9 @@ class SearchMixin:
                 log.info("keyword index will be rebuilt after the import (no follower: %s)", exc)
                 follower = False
             bulk["follower"] = follower
-            first, changed = 1, []  # it starts with every paper already stored
-        if follower and last >= first:
+            first, last, changed = 1, keyword_follow.LAST_PK, []  # it starts with every paper stored
+        if follower and (last >= first or changed):
             follower.committed(first, last, changed)
-        elif follower and changed:
-            follower.committed(0, -1, changed)
 
     def term_stats(self, tokens: list[str]) -> list[TermStat]:
         if not tokens:

@@ -190,22 +190,23 @@ class Site:
         if cached is not None:
             return cached
         from papertide.index.embed import semantic_available
+
+        ready = not self._embedder_failed and semantic_available() and self._has_vectors()
+        return self.cache.put("modes", MODES if ready else ("keyword",))
+
+    def _has_vectors(self) -> bool:
+        """Whether the store holds vectors of the configured embedder (without loading it)."""
         from papertide.rank.hybrid import default_mode
         from papertide.semantic_cmd import embedder_spec
 
-        ready = (not self._embedder_failed and semantic_available()
-                 and default_mode(self.store, embedder_spec(self.settings)) == "hybrid")
-        return self.cache.put("modes", MODES if ready else ("keyword",))
+        return default_mode(self.store, embedder_spec(self.settings)) == "hybrid"
 
     def embedder(self) -> Embedder | None:
         """The configured embedder, loaded once per worker, or None when the store has no
         vectors for it or it cannot be loaded (then only keyword search is offered)."""
         if self._embedder is not None or self._embedder_failed:
             return self._embedder
-        from papertide.rank.hybrid import default_mode
-        from papertide.semantic_cmd import embedder_spec
-
-        if default_mode(self.store, embedder_spec(self.settings)) != "hybrid":
+        if not self._has_vectors():
             return None  # asked again later: an `index` run may add vectors
         with self._opening:
             if self._embedder is None and not self._embedder_failed:

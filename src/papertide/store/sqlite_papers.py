@@ -40,7 +40,6 @@ class PapersMixin:
     db: sqlite3.Connection
     _bulk_fts: bool | None = None  # has migration 0003 run? (asked once)
     _writer_cache: bool = False  # has this connection's cache been enlarged for writing?
-    _written: tuple[int, int, list[int]] = (0, -1, [])  # the last page: new pks first..last, changed pks
 
     def ingest(self, page: Page) -> IngestResult:
         now = utc_now()
@@ -51,7 +50,7 @@ class PapersMixin:
             self._writer_cache = True
         try:
             self.db.execute("BEGIN IMMEDIATE")
-            result = self._write_records(page.records, now)
+            result, written = self._write_records(page.records, now)
             if page.checkpoint_key is not None:
                 self.db.execute(
                     "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) "
@@ -61,7 +60,7 @@ class PapersMixin:
         except BaseException:
             self._rollback()
             raise
-        self._committed(*self._written)
+        self._committed(*written)
         return result
 
     def _rollback(self) -> None:
@@ -70,7 +69,9 @@ class PapersMixin:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
-    def _write_records(self, records: list[PaperRecord], now: str) -> IngestResult:
+    def _write_records(self, records: list[PaperRecord],
+                       now: str) -> tuple[IngestResult, tuple[int, int, list[int]]]:
+        """Counts, and what was written for derived indexes: new pks first..last, changed pks."""
         existing = self._rows_by_id(list(dict.fromkeys(r.id for r in records)))
         merged: dict[str, _Row] = {}
         for record in records:  # in arrival order, so later records merge over earlier
@@ -84,10 +85,10 @@ class PapersMixin:
         with self._fts_by_page() as bulk:
             first = self._insert_papers(new, merged, pks, now, bulk)
             touched = self._update_papers(changed, merged, existing, bulk)
-        self._written = (first, first + len(new) - 1, touched)
         signals = self._record_provenance_and_signals(records, pks, now)
-        return IngestResult(new=len(new), updated=len(changed),
-                            unchanged=len(merged) - len(new) - len(changed), signals=signals)
+        result = IngestResult(new=len(new), updated=len(changed),
+                              unchanged=len(merged) - len(new) - len(changed), signals=signals)
+        return result, (first, first + len(new) - 1, touched)
 
     @contextmanager
     def _fts_by_page(self) -> Iterator[bool]:

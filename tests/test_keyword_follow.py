@@ -51,6 +51,15 @@ def same_index(a: KeywordIndex, b: KeywordIndex) -> None:
                                   np.round(m.weights[m.indptr[i]:m.indptr[i + 1]], 5).tolist())
                               for t, i in index.vocabulary.items()}
     assert by_term[id(a)] == by_term[id(b)]
+    assert phrase_postings(a) == phrase_postings(b) != {}
+
+
+def phrase_postings(index: KeywordIndex) -> dict[tuple[str, str], list[int]]:
+    """(term, term) -> rows, whatever ids the terms got."""
+    terms = sorted(index.vocabulary, key=index.vocabulary.__getitem__)
+    p = index.phrases
+    return {(terms[int(k) >> 32], terms[int(k) & 0xFFFFFFFF]): p.docs[p.indptr[i]:p.indptr[i + 1]].tolist()
+            for i, k in enumerate(p.keys)}
 
 
 def sync(tmp_path: Path, pages: list[list], caplog) -> tuple:

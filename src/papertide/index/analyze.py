@@ -20,6 +20,20 @@ from papertide.index.query import WORD
 
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
+# Words that say little about a topic: long queries drop them, and pairs holding one get no
+# phrase postings (index/phrases.py).
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has
+have having he her here hers herself him himself his how i if in into is it its itself just me more
+most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+should so some such than that the their theirs them themselves then there these they this those
+through to too under until up upon us very via was we were what when where which while who whom why
+will with within without would you your yours yourself yourselves paper papers propose proposed
+proposes approach approaches method methods using use used based new novel show shows work study
+present presents introduce introduces
+""".split())
+
 
 def fold(word: str) -> str:
     """A lower-case word without diacritics ('Schrödinger' -> 'schrodinger')."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from papertide.index.analyze import Analyzer, TermIds
+from papertide.index.analyze import STOPWORDS, Analyzer, TermIds
 from papertide.index.bm25 import (
     DEFAULT_BM25,
     FIELDS,
@@ -24,6 +24,7 @@ from papertide.index.bm25 import (
     PairCounter,
     TermMatrix,
 )
+from papertide.index.phrases import PhraseCounter, PhraseIndex
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,25 @@ class KeywordIndex:
     params: BM25Params = field(default_factory=BM25Params)
     signature: dict = field(default_factory=dict)  # which state of the store this describes
     analyzer: Analyzer = field(default_factory=Analyzer)
+    phrases: PhraseIndex | None = None  # rows per pair of neighbouring terms (title, abstract)
 
     @property
     def n_docs(self) -> int:
         return self.matrix.n_docs
+
+    def phrase_rows(self, first: str, second: str) -> np.ndarray | None:
+        """Rows whose title or abstract has the word ``first`` right before ``second``
+        (as terms: stemmed), or None when this index cannot tell (no phrase postings, or a
+        stopword: ask FTS5)."""
+        if self.phrases is None:
+            return None
+        terms = [self.analyzer.term(first), self.analyzer.term(second)]
+        if any(t in _stop_terms(self.analyzer) for t in terms):
+            return None
+        ids = [self.vocabulary.get(t) for t in terms]
+        if ids[0] is None or ids[1] is None:
+            return np.zeros(0, dtype=np.int32)  # a word no paper has
+        return self.phrases.rows(ids[0], ids[1])
 
     def term_ids(self, words: Iterable[str]) -> list[tuple[str, int]]:
         """(word, term id) for each distinct term among the words that the index knows."""
@@ -88,6 +104,16 @@ class KeywordIndex:
         return mask
 
 
+_STOP_TERMS: list[frozenset[str]] = []
+
+
+def _stop_terms(analyzer: Analyzer) -> frozenset[str]:
+    """The index terms of the stopwords (pairs holding one get no phrase postings)."""
+    if not _STOP_TERMS:
+        _STOP_TERMS.append(frozenset(analyzer.term(w) for w in STOPWORDS))
+    return _STOP_TERMS[0]
+
+
 def _day_number(day: str) -> int:
     digits = day.replace("-", "")[:8]
     return int(digits) if digits.isdigit() and len(digits) == 8 else 0
@@ -112,6 +138,7 @@ class Builder:
         self.analyzer = Analyzer()
         self._ids = TermIds(self.analyzer)
         self._counter = PairCounter(len(FIELDS), spill=spill)
+        self._phrases = PhraseCounter(spill=spill)
         self.pks = array("q")
         self._paper_ids: list[str] = []
         self._published = array("i")
@@ -132,7 +159,7 @@ class Builder:
             self._cats.append(row[6])
             self._pending.append(row)
             if len(self._pending) == self.chunk:
-                self._counter.add(*self._encode(self._pending))
+                self._count(self._pending)
                 self._pending = []
                 if len(self.pks) % (20 * self.chunk) == 0:
                     log.info("keyword index: read %d papers (%.1f s)", len(self.pks),
@@ -166,11 +193,11 @@ class Builder:
         if first >= counted:
             self._pending = list(rows)
         else:
-            self._counter.recount(first // self.chunk, *self._encode(rows))
+            self._count(rows, first // self.chunk)
 
     def finish(self, params: BM25Params = DEFAULT_BM25, signature: dict | None = None) -> KeywordIndex:
         if self._pending:
-            self._counter.add(*self._encode(self._pending))
+            self._count(self._pending)
             self._pending = []
         names, ptr, cat_rows = _category_postings(self._cats)
         vocabulary = self._ids.vocabulary
@@ -178,14 +205,26 @@ class Builder:
                              pks=np.array(self.pks, dtype=np.int64), ids=self._paper_ids,
                              published=np.array(self._published, dtype=np.int32), categories=names,
                              category_ptr=ptr, category_rows=cat_rows, params=params,
-                             signature=dict(signature or {}), analyzer=self.analyzer)
-        log.info("keyword index: %d papers, %d terms, %d postings in %.1f s", index.n_docs,
-                 len(index.vocabulary), len(index.matrix.docs), time.perf_counter() - self.started)
+                             signature=dict(signature or {}), analyzer=self.analyzer,
+                             phrases=self._phrases.finish())
+        log.info("keyword index: %d papers, %d terms, %d postings, %d phrase postings in %.1f s", index.n_docs,
+                 len(index.vocabulary), len(index.matrix.docs), index.phrases.size,
+                 time.perf_counter() - self.started)
         return index
 
-    def _encode(self, rows: Sequence[PaperRow]) -> tuple[list[np.ndarray], np.ndarray]:
+    def _count(self, rows: Sequence[PaperRow], chunk: int | None = None) -> None:
+        """Count a chunk of papers: the next one, or chunk number ``chunk`` again."""
         encoded = [self._ids.encode([row[2 + f] for row in rows]) for f in range(len(FIELDS))]
-        return [e[0] for e in encoded], np.stack([e[1] for e in encoded])
+        tokens, lengths = [e[0] for e in encoded], np.stack([e[1] for e in encoded])
+        skip = np.zeros(len(self._ids.vocabulary), dtype=bool)
+        skip[[t for t in map(self._ids.vocabulary.get, _stop_terms(self.analyzer)) if t is not None]] = True
+        title_abstract = tokens[:2], lengths[:2]
+        if chunk is None:
+            self._counter.add(tokens, lengths)
+            self._phrases.add(*title_abstract, skip)
+        else:
+            self._counter.recount(chunk, tokens, lengths)
+            self._phrases.recount(chunk, *title_abstract, skip)
 
 
 def _category_postings(cats: list[Sequence[str]]) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -106,12 +106,14 @@ def phrase_scores(store: Store, index: KeywordIndex, words: list[str]) -> np.nda
     """Per index row, the sum over neighbouring word pairs found as a phrase in the title or
     abstract of that phrase's idf (the idf BM25 would give it as one term); 0 where none is.
 
-    FTS5 only lists the papers holding each phrase (no ranking, no join): a few ms even for
-    a common pair at 80k papers. A topic such as "generation quality" is mostly about papers
-    that use those words together: docs/search.md has the measurements."""
+    The index's phrase postings list the rows holding each pair (index/phrases.py); a pair
+    they leave out (a stopword in it) is asked of FTS5. A topic such as "generation quality"
+    is mostly about papers that use those words together: docs/search.md has the measurements."""
     found = np.zeros(index.n_docs)
     for pair in adjacent_pairs(words):
-        rows = index.rows_of(store.matching_pks(phrase_match(pair)))
+        rows = index.phrase_rows(*pair)
+        if rows is None:
+            rows = index.rows_of(store.matching_pks(phrase_match(pair)))
         if len(rows):
             found[rows] += bm25.idf(np.array([len(rows)]), index.n_docs)[0]
     return found

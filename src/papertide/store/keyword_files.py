@@ -21,11 +21,13 @@ import numpy as np
 from papertide.index.analyze import Analyzer
 from papertide.index.bm25 import BM25Params, TermMatrix
 from papertide.index.keyword_index import KeywordIndex
+from papertide.index.phrases import PhraseIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: phrase postings
 _ARRAYS = ("indptr", "docs", "weights", "pks", "published", "category_ptr", "category_rows")
+_PHRASE_ARRAYS = ("phrase_keys", "phrase_buckets", "phrase_indptr", "phrase_docs")
 
 
 def folder_for(db_path: Path) -> Path:
@@ -39,6 +41,9 @@ def save(index: KeywordIndex, folder: Path) -> None:
     arrays = {"indptr": index.matrix.indptr, "docs": index.matrix.docs, "weights": index.matrix.weights,
               "pks": index.pks, "published": index.published, "category_ptr": index.category_ptr,
               "category_rows": index.category_rows}
+    if index.phrases is not None:
+        arrays |= {"phrase_keys": index.phrases.keys, "phrase_buckets": index.phrases.bucket_ptr,
+                   "phrase_indptr": index.phrases.indptr, "phrase_docs": index.phrases.docs}
     for name, array in arrays.items():
         np.save(folder / f"{token}.{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
     terms = sorted(index.vocabulary, key=index.vocabulary.__getitem__)
@@ -47,7 +52,8 @@ def save(index: KeywordIndex, folder: Path) -> None:
     previous = _read_meta(folder)
     meta = {"format": FORMAT, "token": token, "signature": index.signature,
             "params": index.params.as_dict(), "categories": index.categories,
-            "papers": index.n_docs, "terms": len(terms), "postings": len(index.matrix.docs)}
+            "papers": index.n_docs, "terms": len(terms), "postings": len(index.matrix.docs),
+            "phrases": index.phrases is not None}
     tmp = folder / f"meta.json.{token}.tmp"
     _write_json(tmp, meta)
     os.replace(tmp, folder / "meta.json")
@@ -62,8 +68,9 @@ def load(folder: Path, signature: dict, params: BM25Params) -> KeywordIndex | No
         return None
     token = meta["token"]
     try:
+        names = _ARRAYS + _PHRASE_ARRAYS if meta.get("phrases") else _ARRAYS
         arrays = {name: np.load(folder / f"{token}.{name}.npy", mmap_mode="r", allow_pickle=False)
-                  for name in _ARRAYS}
+                  for name in names}
         terms = json.loads((folder / f"{token}.terms.json").read_text("utf-8"))
         ids = json.loads((folder / f"{token}.ids.json").read_text("utf-8"))
     except (OSError, ValueError) as exc:  # replaced or damaged under us: rebuild instead
@@ -71,10 +78,12 @@ def load(folder: Path, signature: dict, params: BM25Params) -> KeywordIndex | No
         return None
     matrix = TermMatrix(indptr=arrays["indptr"], docs=arrays["docs"], weights=arrays["weights"],
                         n_docs=len(arrays["pks"]))
+    phrases = PhraseIndex(keys=arrays["phrase_keys"], bucket_ptr=arrays["phrase_buckets"],
+                          indptr=arrays["phrase_indptr"], docs=arrays["phrase_docs"]) if meta.get("phrases") else None
     return KeywordIndex(vocabulary={t: i for i, t in enumerate(terms)}, matrix=matrix, pks=arrays["pks"],
                         ids=ids, published=arrays["published"], categories=meta["categories"],
                         category_ptr=arrays["category_ptr"], category_rows=arrays["category_rows"],
-                        params=params, signature=signature, analyzer=Analyzer())
+                        params=params, signature=signature, analyzer=Analyzer(), phrases=phrases)
 
 
 def size_bytes(folder: Path) -> int:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Hashable
 from papertide.errors import BadInput, EmbedderError, NoVectors, PaperNotFound, SemanticUnavailable
 from papertide.index.query import parse_date, words_of
 from papertide.model import canonical_id
-from papertide.rank.keyword import STOPWORDS
+from papertide.index.analyze import STOPWORDS
 from papertide.settings import Settings
 from papertide.store import Filters, Store, StoredPaper, open_store
 from papertide.web.errors import ModeUnavailable

@@ -18,6 +18,8 @@ key, so changing it re-embeds, and changing only the query side does not.
 
 Both need the optional extra ``papertide[semantic]``; without it
 :func:`load_embedder` raises :class:`~papertide.errors.SemanticUnavailable`.
+Searches embed queries with an ONNX export of the query model when ``index`` made
+one (:mod:`papertide.index.embed_onnx`): the same vectors, without torch.
 """
 
 from __future__ import annotations
@@ -164,16 +166,29 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()[:10]
 
 
+def model_folder(name: str) -> Path | None:
+    """The local folder a model setting loads from: the bundled one for the default model, the
+    folder itself for a path; None for a hub name."""
+    bundled = bundled_minilm_path() if name in _DEFAULT_ALIASES else None
+    if bundled is not None:
+        return bundled
+    return Path(name) if Path(name).is_dir() else None
+
+
+def model_version(name: str) -> str:
+    """A model's version as vector keys name it: its folder's fingerprint, or 'hub'."""
+    folder = model_folder(name)
+    return _fingerprint(folder) if folder is not None else "hub"
+
+
 def _load_sentence_transformer(name: str) -> tuple[object, str]:
     """A sentence-transformers model and the folder it came from ('' for a hub name)."""
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise SemanticUnavailable(f"{INSTALL_HINT} (sentence-transformers is missing)") from None
-    source = name
-    bundled = bundled_minilm_path() if name in _DEFAULT_ALIASES else None
-    if bundled is not None:
-        source = str(bundled)
+    folder = model_folder(name)
+    source = str(folder) if folder is not None else name
     try:
         if recipe_of(name).pooling == "cls":  # no sentence-transformers config: it would mean-pool
             try:
@@ -188,7 +203,7 @@ def _load_sentence_transformer(name: str) -> tuple[object, str]:
             model = SentenceTransformer(source, device="cpu")
     except (OSError, ValueError) as exc:
         raise EmbedderError(f"cannot load embedding model {name!r}: {exc}") from None
-    return model, source if Path(source).is_dir() else ""
+    return model, str(folder) if folder is not None else ""
 
 
 class SentenceTransformerEmbedder:
@@ -201,6 +216,7 @@ class SentenceTransformerEmbedder:
 
         spec = EmbedderSpec(spec) if isinstance(spec, str) else spec
         self.spec = spec
+        self.max_seq_length = max_seq_length or None  # as asked (the setting); None: each model's own
         self.threads, self.query_threads = torch.get_num_threads(), query_threads or torch.get_num_threads()
         self.model, folder = _load_sentence_transformer(spec.model)
         self.document_model, doc_folder = self.model, folder
@@ -304,9 +320,14 @@ def distill_static(out: Path, *, source: str = DEFAULT_MODEL, pca_dims: int = _S
 
 
 def load_embedder(spec: "EmbedderSpec | str", *, models_dir: Path, max_seq_length: int | None = None,
-                  query_threads: int = 1) -> Embedder:
+                  query_threads: int = 1, queries_only: bool = False) -> Embedder:
     """The embedder a setting names: ``static``, or a sentence-transformers name or path
-    (a bare name is resolved with :func:`resolve_spec`: known models get their recipe)."""
+    (a bare name is resolved with :func:`resolve_spec`: known models get their recipe).
+
+    ``queries_only``: the caller embeds search queries (and at most papers with the same model):
+    then an ONNX export of the query model under ``models_dir`` (made by ``papertide index``,
+    see :mod:`papertide.index.embed_onnx`) is used when one exists and onnxruntime is installed,
+    without importing torch; otherwise the sentence-transformers model, as without it."""
     spec = resolve_spec(spec) if isinstance(spec, str) else spec
     if not semantic_available():
         raise SemanticUnavailable(INSTALL_HINT)
@@ -316,6 +337,12 @@ def load_embedder(spec: "EmbedderSpec | str", *, models_dir: Path, max_seq_lengt
     if spec.model == STATIC:
         return StaticEmbedder(static_model_dir(models_dir), query_prefix=spec.query_prefix,
                               document_prefix=spec.document_prefix)
+    if queries_only:
+        from papertide.index.embed_onnx import load_query_encoder
+
+        exported = load_query_encoder(spec, models_dir, max_seq_length, threads=query_threads)
+        if exported is not None:
+            return exported
     return SentenceTransformerEmbedder(spec, max_seq_length=max_seq_length, query_threads=query_threads)
 
 

@@ -14,8 +14,9 @@ from typing import Any
 import click
 
 from papertide import progress
-from papertide.errors import SemanticUnavailable
-from papertide.index.embed import Embedder, EmbedderSpec, distill_static, load_embedder, resolve_spec, static_model_dir
+from papertide.errors import SemanticUnavailable, SettingError
+from papertide.index.embed import (Embedder, EmbedderSpec, SentenceTransformerEmbedder, distill_static, load_embedder,
+                                   resolve_spec, static_model_dir)
 from papertide.settings import Settings
 from papertide.store import Store
 
@@ -28,10 +29,32 @@ def embedder_spec(settings: Settings, model: str | None = None) -> EmbedderSpec:
                         query_prefix=settings.embed_query_prefix, document_prefix=settings.embed_document_prefix)
 
 
-def open_embedder(settings: Settings, spec: str | None = None) -> Embedder:
-    """The configured embedder (or the model ``spec``), loaded once."""
+QUERY_ENCODERS = ("auto", "torch")
+
+
+def onnx_queries(settings: Settings) -> bool:
+    """Whether searches may embed queries with the ONNX export (the ``query_encoder`` setting)."""
+    if settings.query_encoder not in QUERY_ENCODERS:
+        raise SettingError(f"query_encoder is auto or torch, not {settings.query_encoder!r}")
+    return settings.query_encoder == "auto"
+
+
+def open_embedder(settings: Settings, spec: str | None = None, *, queries_only: bool = False) -> Embedder:
+    """The configured embedder (or the model ``spec``), loaded once. ``queries_only``: for searching
+    (the ONNX export of the query model when there is one, see ``query_encoder``)."""
     return load_embedder(embedder_spec(settings, spec), models_dir=Path(settings.models_dir).expanduser(),
-                         max_seq_length=settings.embed_max_tokens, query_threads=settings.embed_query_threads)
+                         max_seq_length=settings.embed_max_tokens, query_threads=settings.embed_query_threads,
+                         queries_only=queries_only and onnx_queries(settings))
+
+
+def export_for_queries(embedder: Embedder, settings: Settings) -> Path | None:
+    """After ``index``: export the query model for onnxruntime unless an export exists or the
+    ``query_encoder`` setting says torch; the new export's folder, or None."""
+    if not isinstance(embedder, SentenceTransformerEmbedder) or not onnx_queries(settings):
+        return None
+    from papertide.index.embed_onnx import ensure_query_encoder
+
+    return ensure_query_encoder(embedder, Path(settings.models_dir).expanduser())
 
 
 def _index_progress() -> Any:
@@ -51,11 +74,14 @@ def run_index_command(store: Store, settings: Settings, *, embedder_spec: str | 
     report = run_index(store, embedder, batch_size=settings.embed_batch_size,
                        ann_threshold=settings.ann_threshold, on_progress=_index_progress())
     progress.finish()
+    exported = export_for_queries(embedder, settings)  # also after a run with nothing new: older stores get one
     if as_json:
-        click.echo(json.dumps(report.as_dict()))
+        click.echo(json.dumps({**report.as_dict(), "query_encoder_exported": str(exported) if exported else None}))
         return
     click.echo(f"index: {report.embedded:,} embedded, {report.unchanged:,} unchanged, {report.vectors:,} vectors "
                f"for {report.embedder} in {report.seconds:.1f} s ({report.docs_per_s:.1f} docs/s)")
+    if exported:
+        click.echo(f"index: query encoder exported for onnxruntime ({exported}); searches embed queries without torch")
 
 
 def run_distill_command(settings: Settings, *, source: str | None) -> None:
@@ -80,7 +106,7 @@ def warn_keyword_only(reason: str) -> None:
 def semantic_or_none(settings: Settings) -> Embedder | None:
     """The embedder, or None (after one clear note) when the semantic extra is not installed."""
     try:
-        return open_embedder(settings)
+        return open_embedder(settings, queries_only=True)
     except SemanticUnavailable as exc:
         warn_keyword_only(str(exc))
         return None
@@ -111,7 +137,7 @@ def run_similar_command(store: Store, settings: Settings, paper_id: str, *, limi
     """``papertide similar ID``: the papers nearest to one paper."""
     from papertide.cli import _print_paper_line, _result_json
 
-    hits = similar_papers(store, open_embedder(settings), paper_id, limit)
+    hits = similar_papers(store, open_embedder(settings, queries_only=True), paper_id, limit)
     papers = store.get_many(pid for pid, _ in hits)
     rows = [(papers[pid], score) for pid, score in hits if pid in papers]
     if as_json:
@@ -167,9 +193,10 @@ def run_eval_command(obj: Any, queries_path: str, *, mode: str, limit: int, as_j
     from papertide.rank.hybrid import HybridParams
 
     settings: Settings = obj.settings
-    embedder = open_embedder(settings) if mode != "keyword" else None
-    params = HybridParams.from_settings(settings)
     path = Path(queries_path)
+    # A BEIR folder's papers are embedded here too: that takes the full model.
+    embedder = open_embedder(settings, queries_only=not path.is_dir()) if mode != "keyword" else None
+    params = HybridParams.from_settings(settings)
     if path.is_dir():
         with tempfile.TemporaryDirectory(prefix="papertide-beir-") as scratch:
             store = beir_store(path, Path(scratch))
@@ -205,5 +232,5 @@ def run_semantic_search(store: Store, settings: Settings, query: str, *, filters
     params = HybridParams.from_settings(settings)
     if chosen == "keyword":
         return search(store, query, filters=filters, limit=limit, mode="keyword", params=params.keyword)
-    embedder = open_embedder(settings) if mode else semantic_or_none(settings)
+    embedder = open_embedder(settings, queries_only=True) if mode else semantic_or_none(settings)
     return search_modes(store, query, filters=filters, limit=limit, mode=chosen, embedder=embedder, params=params)

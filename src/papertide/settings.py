@@ -74,10 +74,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("embed_document_prefix", "auto",
             "Text put before each paper's title and abstract before embedding: 'auto' the model's known one "
             "(e5: 'passage: '), 'none' nothing, else this text. Changing it re-embeds."),
-    Setting("models_dir", str(Path("~/.papertide/models")), "Folder for models papertide makes itself (the static embedder)."),
+    Setting("models_dir", str(Path("~/.papertide/models")),
+            "Folder for models papertide makes itself (the static embedder, the ONNX query encoder)."),
     Setting("embed_batch_size", 64, "Texts per batch given to the embedding model while indexing."),
     Setting("embed_query_threads", 1,
-            "Torch threads that embed one search query (0: as many as for indexing; more than 1 is slower under load)."),
+            "Threads (torch or onnxruntime) that embed one search query (0: as many as for indexing; "
+            "more than 1 is slower under load)."),
+    Setting("query_encoder", "auto",
+            "How searches embed a query: 'auto' with the ONNX export of the query model that `papertide index` "
+            "makes (onnxruntime, no torch: faster, less memory) when there is one, else with torch; "
+            "'torch' always with sentence-transformers."),
     Setting("embed_max_tokens", 256, "Longest text, in model tokens, an embedder reads (title and start of the abstract)."),
     Setting("hybrid_keyword_weight", 0.7, "Weight of the min-max-normalised keyword score in hybrid search (the rest is cosine)."),
     Setting("hybrid_candidates", 150, "Candidates taken from each of keyword and semantic search before hybrid fusion."),

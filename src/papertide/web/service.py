@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Hashable
 
-from papertide.errors import BadInput, EmbedderError, NoVectors, PaperNotFound, SemanticUnavailable
+from papertide.errors import BadInput, EmbedderError, NoVectors, PaperNotFound, SemanticUnavailable, SettingError
 from papertide.index.query import parse_date, words_of
 from papertide.model import canonical_id
 from papertide.index.analyze import STOPWORDS
@@ -202,8 +202,9 @@ class Site:
         return default_mode(self.store, embedder_spec(self.settings)) == "hybrid"
 
     def embedder(self) -> Embedder | None:
-        """The configured embedder, loaded once per worker, or None when the store has no
-        vectors for it or it cannot be loaded (then only keyword search is offered)."""
+        """The configured embedder for queries, loaded once per worker (the ONNX export of the
+        query model when ``index`` made one: no torch in the worker), or None when the store has
+        no vectors for it or it cannot be loaded (then only keyword search is offered)."""
         if self._embedder is not None or self._embedder_failed:
             return self._embedder
         if not self._has_vectors():
@@ -213,8 +214,8 @@ class Site:
                 from papertide.semantic_cmd import open_embedder
 
                 try:
-                    self._embedder = open_embedder(self.settings)
-                except (SemanticUnavailable, EmbedderError) as exc:
+                    self._embedder = open_embedder(self.settings, queries_only=True)
+                except (SemanticUnavailable, EmbedderError, SettingError) as exc:
                     log.warning("semantic search is off: %s", exc)
                     self._embedder_failed = True
         return self._embedder

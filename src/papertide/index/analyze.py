@@ -62,6 +62,10 @@ class Analyzer:
             term = self._terms[word] = self._stemmer.stemWord(fold(word))
         return term
 
+    def forget(self) -> None:
+        """Empty the cache of words seen."""
+        self._terms = {}
+
     def stems(self, words: list[str], folded: bool = False) -> list[str]:
         """The index terms of many words at once (bypasses the cache)."""
         return self._stemmer.stemWords(words if folded else [fold(w) for w in words])

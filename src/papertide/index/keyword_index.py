@@ -201,12 +201,16 @@ class Builder:
             self._pending = []
         names, ptr, cat_rows = _category_postings(self._cats)
         vocabulary = self._ids.vocabulary
+        # What only counting needed goes before the layout, the build's peak of memory.
+        self._ids, self._cats = TermIds(self.analyzer), []
+        self.analyzer.forget()
+        phrases = self._phrases.finish()
         index = KeywordIndex(vocabulary=vocabulary, matrix=self._counter.matrix(len(vocabulary), params),
                              pks=np.array(self.pks, dtype=np.int64), ids=self._paper_ids,
                              published=np.array(self._published, dtype=np.int32), categories=names,
                              category_ptr=ptr, category_rows=cat_rows, params=params,
                              signature=dict(signature or {}), analyzer=self.analyzer,
-                             phrases=self._phrases.finish())
+                             phrases=phrases)
         log.info("keyword index: %d papers, %d terms, %d postings, %d phrase postings in %.1f s", index.n_docs,
                  len(index.vocabulary), len(index.matrix.docs), index.phrases.size,
                  time.perf_counter() - self.started)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 BUCKETS = 16
+_SPILLED = ("keys", "docs", "ptr")  # a chunk's arrays on disk: int64, int32, int64
 _EMPTY = np.zeros(0, dtype=np.int32)
 
 
@@ -44,7 +45,7 @@ class PhraseIndex:
 
     keys: np.ndarray        # int64
     bucket_ptr: np.ndarray  # int64, BUCKETS + 1
-    indptr: np.ndarray      # int64, len(keys) + 1
+    indptr: np.ndarray      # int32 (int64 past 2**31 entries), len(keys) + 1
     docs: np.ndarray        # int32
 
     def rows(self, first: int, second: int) -> np.ndarray:
@@ -91,38 +92,54 @@ class PhraseCounter:
             self._parts[chunk] = part
             return
         self._spill.mkdir(parents=True, exist_ok=True)
-        for name, array in zip(("keys", "docs", "ptr"), part):
-            np.save(self._spill / f"{chunk}.phrase_{name}.npy", array, allow_pickle=False)
+        for name, array in zip(_SPILLED, part):
+            array.tofile(self._spill / f"{chunk}.phrase_{name}")
 
-    def _part(self, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _bucket(self, chunk: int, bucket: int) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ``chunk``'s (keys, rows) in one bucket. Spilled chunks are read a bucket at a
+        time (not mapped, so what was read is freed with it)."""
         part = self._parts[chunk]
         if part is not None:
-            return part
-        return tuple(np.load(self._spill / f"{chunk}.phrase_{name}.npy", mmap_mode="r",  # type: ignore[return-value]
-                             allow_pickle=False) for name in ("keys", "docs", "ptr"))
+            keys, docs, ptr = part
+            return keys[ptr[bucket]:ptr[bucket + 1]], docs[ptr[bucket]:ptr[bucket + 1]]
+        ptr = np.fromfile(self._spill / f"{chunk}.phrase_ptr", dtype=np.int64)
+        lo, n = int(ptr[bucket]), int(ptr[bucket + 1] - ptr[bucket])
+        return (np.fromfile(self._spill / f"{chunk}.phrase_keys", dtype=np.int64, count=n, offset=8 * lo),
+                np.fromfile(self._spill / f"{chunk}.phrase_docs", dtype=np.int32, count=n, offset=4 * lo))
 
     def finish(self) -> PhraseIndex:
         """The index of everything counted (used up: the counter is empty afterwards)."""
-        keys_out, counts_out, docs_out = [], [], []
+        chunks = range(len(self._parts))
+        docs_out = np.empty(sum(self._size(c) for c in chunks), dtype=np.int32)
+        keys_out, counts_out = [], []
         bucket_ptr = np.zeros(BUCKETS + 1, dtype=np.int64)
-        parts = [self._part(c) for c in range(len(self._parts))]
+        filled = 0
         for bucket in range(BUCKETS):
-            keys = np.concatenate([k[p[bucket]:p[bucket + 1]] for k, _, p in parts] or [np.zeros(0, np.int64)])
-            docs = np.concatenate([d[p[bucket]:p[bucket + 1]] for _, d, p in parts] or [_EMPTY])
+            found = [self._bucket(chunk, bucket) for chunk in chunks]
+            keys = np.concatenate([k for k, _ in found] or [np.zeros(0, np.int64)])
+            docs = np.concatenate([d for _, d in found] or [_EMPTY])
+            del found
             # Chunks come in row order, so a stable sort keeps each pair's rows ascending.
             order = np.argsort(keys, kind="stable")
-            keys, docs = keys[order], docs[order]
+            keys = keys[order]
+            docs_out[filled:filled + len(docs)] = docs[order]
+            filled += len(docs)
             first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))[:len(keys)])
             keys_out.append(keys[first])
-            counts_out.append(np.diff(np.append(first, len(keys))))
-            docs_out.append(docs)
+            counts_out.append(np.diff(np.append(first, len(keys))).astype(np.int32))
             bucket_ptr[bucket + 1] = bucket_ptr[bucket] + len(first)
-        del parts
         self._parts, self._starts, self.n_docs = [], [], 0
-        indptr = np.zeros(int(bucket_ptr[-1]) + 1, dtype=np.int64)
+        indptr = np.zeros(int(bucket_ptr[-1]) + 1, dtype=np.int32 if filled < 2**31 else np.int64)
         np.cumsum(np.concatenate(counts_out), out=indptr[1:])
-        return PhraseIndex(keys=np.concatenate(keys_out), bucket_ptr=bucket_ptr, indptr=indptr,
-                           docs=np.concatenate(docs_out).astype(np.int32))
+        del counts_out
+        return PhraseIndex(keys=np.concatenate(keys_out), bucket_ptr=bucket_ptr, indptr=indptr, docs=docs_out)
+
+    def _size(self, chunk: int) -> int:
+        """How many entries chunk ``chunk`` holds."""
+        part = self._parts[chunk]
+        if part is not None:
+            return len(part[1])
+        return int(np.fromfile(self._spill / f"{chunk}.phrase_ptr", dtype=np.int64)[-1])
 
 
 def _chunk_entries(fields: Sequence[np.ndarray], lengths: np.ndarray, skip: np.ndarray,

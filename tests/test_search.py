@@ -282,9 +282,17 @@ def test_short_queries_score_neighbouring_words_as_a_phrase(tmp_path: Path) -> N
     assert [pid for pid, _ in phrased.hits][:2] == ["2502.00002", "2502.00001"]
     assert phrased.hits[0][1] > search(s, "language models", limit=10,
                                        params=KeywordParams(phrase_weight=0.0)).hits[1][1]
-    # Long queries (a pasted description) are left as they were: no phrase look-ups.
-    long = "language models for planning robot tasks with words"
-    assert search(s, long, params=KeywordParams()).hits == search(s, long, params=KeywordParams(phrase_weight=0)).hits
+    # Long queries (a pasted description) score only their pairs without a stopword, more lightly:
+    # here "large language" and "language models" (paper 2), not "models of" or "of bees".
+    long = "planning with large language models of bees"
+    plain = dict(search(s, long, params=KeywordParams(phrase_weight=0, long_phrase_weight=0), limit=10).hits)
+    phrased = dict(search(s, long, params=KeywordParams(long_phrase_weight=0.3), limit=10).hits)
+    step = 0.3 * 2 * bm25.idf(np.array([1]), 3)[0]
+    assert phrased["2502.00002"] == pytest.approx(plain["2502.00002"] + step)
+    assert phrased["2502.00001"] == pytest.approx(plain["2502.00001"])
+    assert phrased["2502.00003"] == pytest.approx(plain["2502.00003"])
+    # The short-query weight does not apply to long queries.
+    assert search(s, long, params=KeywordParams(phrase_weight=0)).hits == search(s, long).hits
     s.close()
 
 

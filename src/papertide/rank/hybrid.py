@@ -52,7 +52,8 @@ class HybridParams:
         """The search knobs a ``Settings`` object holds (keyword ones included)."""
         return cls(keyword_weight=float(settings.hybrid_keyword_weight), candidates=int(settings.hybrid_candidates),
                    feedback_docs=int(settings.hybrid_feedback_docs), query_cache=int(settings.query_cache),
-                   keyword=KeywordParams(phrase_weight=float(settings.search_phrase_weight)))
+                   keyword=KeywordParams(phrase_weight=float(settings.search_phrase_weight),
+                                         long_phrase_weight=float(settings.search_long_phrase_weight)))
 
 
 def default_mode(store: Store, embedder_spec: "str | EmbedderSpec") -> str:

@@ -33,6 +33,7 @@ class KeywordParams:
     long_query_words: int = 6    # queries with more words than this lose their stopwords
     and_max_terms: int = 3       # queries of 2..this many terms rank papers with all of them first
     phrase_weight: float = 1.0   # short queries: weight of each neighbouring word pair's phrase BM25 (0: off)
+    long_phrase_weight: float = 0.3  # longer queries: the same for pairs without a stopword (0: off)
     accelerate: bool = True      # use the in-memory index when the store has one
 
 

@@ -3,9 +3,9 @@
 Free text is ranked by the store's in-memory BM25F index (index/bm25.py) when it
 has one; FTS5 decides the yes/no parts (phrases, ``author:``, exclusions) and
 ranks on its own when there is no such index or nothing to score (``author:``
-alone). Short queries add, for each pair of neighbouring words found as a phrase
-(FTS5 keeps word positions; the in-memory index does not), that phrase's idf.
-See docs/search.md.
+alone). Each pair of neighbouring query words found as a phrase adds that phrase's
+idf (the index's phrase postings, or FTS5 for a short query's stopword pair); long
+queries count only pairs without a stopword, at a lower weight. See docs/search.md.
 """
 
 from __future__ import annotations
@@ -92,8 +92,11 @@ def indexed_hits(store: Store, index: KeywordIndex, parsed: ParsedQuery, filters
         return None
     terms = keep_rarest(terms, params.max_scored_terms)
     scores, matched = bm25.score(index.matrix, [t for _, t, _ in terms])
-    if params.phrase_weight > 0 and len(parsed.words) <= params.long_query_words:
+    short = len(parsed.words) <= params.long_query_words
+    if short and params.phrase_weight > 0:
         scores += params.phrase_weight * phrase_scores(store, index, parsed.words)
+    elif not short and params.long_phrase_weight > 0:
+        scores += params.long_phrase_weight * phrase_scores(store, index, parsed.words, indexed_only=True)
     first = matched >= len(terms) if 1 < len(terms) <= params.and_max_terms else None
     rows = bm25.top_rows(scores, limit, allowed=_allowed_rows(store, index, parsed, filters), first=first)
     values = scores[rows]
@@ -102,7 +105,7 @@ def indexed_hits(store: Store, index: KeywordIndex, parsed: ParsedQuery, filters
     return [(index.ids[r], float(v)) for r, v in zip(rows.tolist(), values)], [w for w, _, _ in terms]
 
 
-def phrase_scores(store: Store, index: KeywordIndex, words: list[str]) -> np.ndarray:
+def phrase_scores(store: Store, index: KeywordIndex, words: list[str], indexed_only: bool = False) -> np.ndarray:
     """Per index row, the sum over neighbouring word pairs found as a phrase in the title or
     abstract of that phrase's idf (the idf BM25 would give it as one term); 0 where none is.
 
@@ -112,6 +115,8 @@ def phrase_scores(store: Store, index: KeywordIndex, words: list[str]) -> np.nda
     found = np.zeros(index.n_docs)
     for pair in adjacent_pairs(words):
         rows = index.phrase_rows(*pair)
+        if rows is None and indexed_only:
+            continue
         if rows is None:
             rows = index.rows_of(store.matching_pks(phrase_match(pair)))
         if len(rows):

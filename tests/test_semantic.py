@@ -229,6 +229,21 @@ def test_hnsw_matches_exact_search(tmp_path: Path) -> None:
     assert hits / 500 >= 0.95
     loaded = vectors._load_ann(tmp_path, 3000, 32)
     assert loaded is not None and vectors._load_ann(tmp_path, 2999, 32) is None
+    # Rows come from the index's own copy when there is one, equal to the matrix's.
+    with_ann = vectors.VectorSet(np.arange(3000), data, loaded)
+    assert np.allclose(with_ann.rows([5, 2999, 0]), data[[5, 2999, 0]])
+    assert np.array_equal(vectors.VectorSet(np.arange(3000), data).rows([7]), data[[7]])
+
+
+def test_a_compacted_vector_folder_is_mapped_not_read(tmp_path: Path) -> None:
+    folder = tmp_path / "v"
+    folder.mkdir()
+    vectors.write_segment(folder, np.array([1, 2]), np.array([[1, 0], [0.6, 0.8]], dtype=np.float32))
+    one = vectors.read(folder)
+    assert isinstance(one.matrix.base, np.memmap) or isinstance(one.matrix, np.memmap)
+    vectors.write_segment(folder, np.array([2]), np.array([[0, 1]], dtype=np.float32))
+    two = vectors.read(folder)  # two segments are merged in memory, the later winning
+    assert two.matrix.tolist() == [[1, 0], [0, 1]] and np.allclose(one.matrix, [[1, 0], [0.6, 0.8]])
 
 
 def test_snippet_marks_matched_terms() -> None:

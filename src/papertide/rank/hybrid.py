@@ -153,7 +153,7 @@ def cosines(store: Store, embedder: "Embedder", text: "str | np.ndarray", ids: l
         return {}
     pids = list(rows)
     query = embed_query(embedder, text) if isinstance(text, str) else text
-    sims = found.matrix[[rows[p] for p in pids]] @ query
+    sims = found.rows([rows[p] for p in pids]) @ query
     return dict(zip(pids, sims.tolist()))
 
 
@@ -165,7 +165,7 @@ def feedback_query(store: Store, embedder: "Embedder", text: str, ids: list[str]
     if found is None or not ids:
         return query
     rows = list(store.vector_rows_of(embedder.key, ids).values())
-    return fusion.rocchio(query, found.matrix[rows])
+    return fusion.rocchio(query, found.rows(rows))
 
 
 def search_modes(store: Store, query: str, *, filters: Filters | None = None, limit: int = 20,

@@ -34,6 +34,13 @@ class VectorSet:
     def __len__(self) -> int:
         return int(self.pks.shape[0])
 
+    def rows(self, numbers: list[int] | np.ndarray) -> np.ndarray:
+        """The vectors of some row numbers. From the HNSW index when there is one, which holds
+        its own copy: the matrix, mapped from its file, is then read only by exact searches."""
+        if self.ann is not None and len(numbers):
+            return np.asarray(self.ann.get_items(np.asarray(numbers, dtype=np.int64)), dtype=np.float32)
+        return np.asarray(self.matrix[np.asarray(numbers, dtype=np.int64)], dtype=np.float32)
+
 
 def folder_name(key: str) -> str:
     """A file-system-safe folder name for an embedder key."""
@@ -78,7 +85,10 @@ def read(folder: Path) -> VectorSet | None:
     if not numbers:
         return None
     pks = [np.load(folder / f"seg-{n:06d}.pks.npy", allow_pickle=False) for n in numbers]
-    mats = [np.load(folder / f"seg-{n:06d}.npy", allow_pickle=False) for n in numbers]
+    # One segment (after `index` compacts) is mapped, not read: its pages load as searches need
+    # them and are shared between the processes that map it (the web workers).
+    mats = [np.load(folder / f"seg-{n:06d}.npy", allow_pickle=False, mmap_mode="r" if len(numbers) == 1 else None)
+            for n in numbers]
     all_pks = np.concatenate(pks)
     matrix = np.concatenate(mats) if len(mats) > 1 else mats[0]
     # Keep the last occurrence of each pk: unique over the reversed array.

@@ -95,8 +95,10 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_index_exports_the_query_encoder_once(indexed: SimpleNamespace, minilm: SentenceTransformerEmbedder) -> None:
-    assert sorted(p.name for p in indexed.export.iterdir()) == ["meta.json", "model.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in indexed.export.iterdir()) == ["meta.json", "model.int8.onnx", "model.onnx",
+                                                                "tokenizer.json"]
     meta = json.loads((indexed.export / "meta.json").read_text())
+    assert meta["int8_bytes"] < meta["model_bytes"] / 3  # 8-bit weights
     assert meta["key"] == minilm.key == indexed.report["embedder"]
     assert (meta["pooling"], meta["max_seq_length"], meta["dim"]) == ("mean", MAX_TOKENS, 384)
     assert "query_prefix" not in meta  # put before the text in Python, by whoever embeds the query
@@ -165,7 +167,7 @@ print(json.dumps({{"cli": [r["id"] for r in json.loads(out.output)["results"]],
                   "web": [c.paper.id for c in page.cards], "mode": page.mode,
                   "embedder": type(site.embedder()).__name__, "torch": "torch" in sys.modules}}))
 """
-    env = {**os.environ, **indexed.env}
+    env = {**os.environ, **indexed.env, "PAPERTIDE_QUERY_ENCODER": "onnx"}  # the exact export: torch's hits
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stderr
@@ -179,6 +181,29 @@ print(json.dumps({{"cli": [r["id"] for r in json.loads(out.output)["results"]],
     assert seen["cli"] == seen["web"] == expected
 
 
+def test_the_8_bit_encoder_embeds_queries_close_to_torch(indexed: SimpleNamespace,
+                                                         minilm: SentenceTransformerEmbedder) -> None:
+    int8 = load_embedder("all-MiniLM-L6-v2", models_dir=indexed.models, max_seq_length=MAX_TOKENS,
+                         queries_only=True, int8=True)
+    assert isinstance(int8, OnnxQueryEmbedder) and int8.int8 and int8.key == minilm.key
+    batch = [*QUERIES, " ".join(QUERIES) * 30]
+    assert _cosines(int8.encode_queries(batch), minilm.encode_queries(batch)).min() >= 0.98
+    with pytest.raises(EmbedderError, match="queries only"):
+        int8.encode(["a paper"])  # papers' vectors are never made by the 8-bit model
+    store = open_store(str(indexed.db))
+    try:
+        for query in (q for q in QUERIES if q != "bees"):  # off-topic: near-ties among unrelated papers
+            hits = []
+            for embedder in (minilm, int8):
+                clear_query_cache()
+                hits.append([pid for pid, _ in search_modes(store, query, mode="hybrid", embedder=embedder,
+                                                            limit=5).hits])
+            assert hits[0][0] == hits[1][0] and len(set(hits[0]) & set(hits[1])) >= 4, query
+    finally:
+        clear_query_cache()
+        store.close()
+
+
 def test_a_corrupt_or_missing_export_falls_back_to_torch(indexed: SimpleNamespace, tmp_path: Path,
                                                          caplog: pytest.LogCaptureFixture) -> None:
     spec = resolve_spec("all-MiniLM-L6-v2")
@@ -187,15 +212,16 @@ def test_a_corrupt_or_missing_export_falls_back_to_torch(indexed: SimpleNamespac
     copy.mkdir(parents=True)
     for name in ("meta.json", "tokenizer.json"):
         shutil.copy(indexed.export / name, copy / name)
-    with open(copy / "model.onnx", "wb") as handle:  # as long as the real one, and all zeros
-        handle.truncate((indexed.export / "model.onnx").stat().st_size)
+    for name in ("model.onnx", "model.int8.onnx"):
+        with open(copy / name, "wb") as handle:  # as long as the real one, and all zeros
+            handle.truncate((indexed.export / name).stat().st_size)
     assert find_query_encoder(spec, tmp_path, MAX_TOKENS) == copy
     with caplog.at_level(logging.WARNING, logger="papertide.index.embed_onnx"):
         loaded = load_embedder(spec, models_dir=tmp_path, max_seq_length=MAX_TOKENS, queries_only=True)
     assert isinstance(loaded, SentenceTransformerEmbedder) and loaded.key == json.loads(
         (copy / "meta.json").read_text())["key"]
     assert "cannot load the query encoder" in caplog.text and "embedded with torch" in caplog.text
-    with open(copy / "model.onnx", "r+b") as handle:  # cut short: not even found
+    with open(copy / "model.int8.onnx", "r+b") as handle:  # cut short: not even found
         handle.truncate(1000)
     assert find_query_encoder(spec, tmp_path, MAX_TOKENS) is None
     (copy / "meta.json").write_text("{")
@@ -215,9 +241,10 @@ def test_the_setting_chooses_torch_or_the_export() -> None:
     from papertide.semantic_cmd import onnx_queries
 
     assert onnx_queries(Settings(environ={})) is True
+    assert onnx_queries(Settings({"query_encoder": "onnx"}, environ={})) is True
     assert onnx_queries(Settings({"query_encoder": "torch"}, environ={})) is False
-    with pytest.raises(SettingError, match="auto or torch"):
-        onnx_queries(Settings({"query_encoder": "onnx"}, environ={}))
+    with pytest.raises(SettingError, match="auto, onnx, torch"):
+        onnx_queries(Settings({"query_encoder": "fast"}, environ={}))
 
 
 def test_what_changes_the_vectors_changes_the_export_id(indexed: SimpleNamespace) -> None:

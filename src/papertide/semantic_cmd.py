@@ -29,14 +29,14 @@ def embedder_spec(settings: Settings, model: str | None = None) -> EmbedderSpec:
                         query_prefix=settings.embed_query_prefix, document_prefix=settings.embed_document_prefix)
 
 
-QUERY_ENCODERS = ("auto", "torch")
+QUERY_ENCODERS = ("auto", "onnx", "torch")
 
 
 def onnx_queries(settings: Settings) -> bool:
     """Whether searches may embed queries with the ONNX export (the ``query_encoder`` setting)."""
     if settings.query_encoder not in QUERY_ENCODERS:
-        raise SettingError(f"query_encoder is auto or torch, not {settings.query_encoder!r}")
-    return settings.query_encoder == "auto"
+        raise SettingError(f"query_encoder is one of {', '.join(QUERY_ENCODERS)}, not {settings.query_encoder!r}")
+    return settings.query_encoder != "torch"
 
 
 def open_embedder(settings: Settings, spec: str | None = None, *, queries_only: bool = False) -> Embedder:
@@ -44,7 +44,8 @@ def open_embedder(settings: Settings, spec: str | None = None, *, queries_only: 
     (the ONNX export of the query model when there is one, see ``query_encoder``)."""
     return load_embedder(embedder_spec(settings, spec), models_dir=Path(settings.models_dir).expanduser(),
                          max_seq_length=settings.embed_max_tokens, query_threads=settings.embed_query_threads,
-                         queries_only=queries_only and onnx_queries(settings))
+                         queries_only=queries_only and onnx_queries(settings),
+                         int8=settings.query_encoder == "auto")
 
 
 def export_for_queries(embedder: Embedder, settings: Settings) -> Path | None:

@@ -320,14 +320,15 @@ def distill_static(out: Path, *, source: str = DEFAULT_MODEL, pca_dims: int = _S
 
 
 def load_embedder(spec: "EmbedderSpec | str", *, models_dir: Path, max_seq_length: int | None = None,
-                  query_threads: int = 1, queries_only: bool = False) -> Embedder:
+                  query_threads: int = 1, queries_only: bool = False, int8: bool = False) -> Embedder:
     """The embedder a setting names: ``static``, or a sentence-transformers name or path
     (a bare name is resolved with :func:`resolve_spec`: known models get their recipe).
 
     ``queries_only``: the caller embeds search queries (and at most papers with the same model):
     then an ONNX export of the query model under ``models_dir`` (made by ``papertide index``,
     see :mod:`papertide.index.embed_onnx`) is used when one exists and onnxruntime is installed,
-    without importing torch; otherwise the sentence-transformers model, as without it."""
+    without importing torch; otherwise the sentence-transformers model, as without it. ``int8``:
+    the export's 8-bit model, when it has one."""
     spec = resolve_spec(spec) if isinstance(spec, str) else spec
     if not semantic_available():
         raise SemanticUnavailable(INSTALL_HINT)
@@ -340,7 +341,7 @@ def load_embedder(spec: "EmbedderSpec | str", *, models_dir: Path, max_seq_lengt
     if queries_only:
         from papertide.index.embed_onnx import load_query_encoder
 
-        exported = load_query_encoder(spec, models_dir, max_seq_length, threads=query_threads)
+        exported = load_query_encoder(spec, models_dir, max_seq_length, threads=query_threads, int8=int8)
         if exported is not None:
             return exported
     return SentenceTransformerEmbedder(spec, max_seq_length=max_seq_length, query_threads=query_threads)

@@ -192,7 +192,9 @@ def search_modes(store: Store, query: str, *, filters: Filters | None = None, li
         sem = semantic_hits(store, embedder, vector, merged, parsed.authors, params.candidates, params)
         keyword_scores = dict(kw.hits)
         # Keyword candidates the semantic list missed still get their real cosine.
-        semantic_scores = {**cosines(store, embedder, vector, list(keyword_scores)), **dict(sem)}
+        semantic_scores = dict(sem)
+        missed = [pid for pid in keyword_scores if pid not in semantic_scores]
+        semantic_scores.update(cosines(store, embedder, vector, missed))
         if params.method == "rrf":
             hits = fusion.rrf([kw.hits, sem], k=params.rrf_k)
         else:

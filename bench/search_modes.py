@@ -4,9 +4,9 @@
         [--embedder all-MiniLM-L6-v2|static] [--weights 0.5 0.6 0.7] [--feedback 0 3 5] [--rrf] \
         [--limit-queries N] [--half 0|1]
 
-Rows: keyword and hybrid with and without the phrase scores of short queries
-(``search_phrase_weight``), semantic, and hybrid for every keyword weight x number
-of feedback documents (``hybrid_feedback_docs``) asked for. The last line of each
+Rows: keyword and hybrid with and without the phrase scores of short and long queries
+(``search_phrase_weight``, ``search_long_phrase_weight``), semantic, and hybrid for every
+keyword weight x number of feedback documents (``hybrid_feedback_docs``) asked for. The last line of each
 set says whether the default hybrid beats the best single mode (MRR@10 on
 known-item, nDCG@10 on topical).
 
@@ -41,7 +41,7 @@ def run_set(name: str, db: str, embedder, args: argparse.Namespace) -> list[tupl
     if args.half is not None:
         queries = queries[args.half::2]
     default = HybridParams()
-    no_phrase = KeywordParams(phrase_weight=0.0)
+    no_phrase = KeywordParams(phrase_weight=0.0, long_phrase_weight=0.0)
     rows = []
     store = open_store(db)
 
@@ -92,8 +92,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings({"embedder": args.embedder})
     started = time.perf_counter()
-    embedder = open_embedder(settings)
-    print(f"embedder {embedder.key} loaded in {time.perf_counter() - started:.1f} s")
+    embedder = open_embedder(settings, queries_only=True)  # as searches embed queries (query_encoder)
+    print(f"embedder {embedder.key} ({type(embedder).__name__}{', 8-bit' if getattr(embedder, 'int8', False) else ''}) "
+          f"loaded in {time.perf_counter() - started:.1f} s")
     for name, db in (("known_item_dev", args.known_db), ("topical_dev", args.topical_db)):
         if not db:
             continue

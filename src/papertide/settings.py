@@ -81,11 +81,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Threads (torch or onnxruntime) that embed one search query (0: as many as for indexing; "
             "more than 1 is slower under load)."),
     Setting("query_encoder", "auto",
-            "How searches embed a query: 'auto' with the ONNX export of the query model that `papertide index` "
-            "makes (onnxruntime, no torch: faster, less memory) when there is one, else with torch; "
-            "'torch' always with sentence-transformers."),
+            "How searches embed a query: 'auto' with the 8-bit ONNX model that `papertide index` exports "
+            "(onnxruntime, no torch: fastest, least memory), 'onnx' with the exact ONNX export, each falling "
+            "back to torch when there is none; 'torch' always with sentence-transformers."),
     Setting("embed_max_tokens", 256, "Longest text, in model tokens, an embedder reads (title and start of the abstract)."),
-    Setting("hybrid_keyword_weight", 0.7, "Weight of the min-max-normalised keyword score in hybrid search (the rest is cosine)."),
+    Setting("hybrid_keyword_weight", 0.8, "Weight of the min-max-normalised keyword score in hybrid search (the rest is cosine)."),
     Setting("hybrid_candidates", 150, "Candidates taken from each of keyword and semantic search before hybrid fusion."),
     Setting("hybrid_feedback_docs", 0,
             "Hybrid search adds the mean vector of this many top keyword hits to the query vector (0: off)."),

@@ -67,7 +67,15 @@ class KeywordFollower:
 
     def finish(self, signature: dict, params: BM25Params) -> bool:
         """Have the follower save the index of the store as it is now; True once saved."""
+        self.start_finish(signature, params)
+        return self.finished()
+
+    def start_finish(self, signature: dict, params: BM25Params) -> None:
+        """Ask for the index of the store as it is now, without waiting (see ``finished``)."""
         self._send({"finish": {"signature": signature, "params": params.as_dict()}})
+
+    def finished(self) -> bool:
+        """Wait for the index ``start_finish`` asked for; True once saved."""
         if self.broken:
             return False
         reply = self._reply(FINISH_TIMEOUT_S)

@@ -84,7 +84,28 @@ class SearchMixin:
 
     def refresh_term_stats(self) -> None:
         """Recount every term's documents (about a second per 100k papers) and bring the
-        in-memory keyword index up to date (about 15 s per 100k papers when it changed)."""
+        in-memory keyword index up to date (about 15 s per 100k papers when it changed).
+        A follower building the index beside an import finishes it meanwhile."""
+        follower = self._bulk and self._bulk["follower"]
+        signature = self._keyword_signature() if follower else None
+        if follower:
+            self._bulk["follower"] = None
+            if signature:
+                follower.start_finish(signature, DEFAULT_BM25)
+        try:
+            self._count_term_docs()
+            if follower:
+                if signature and follower.finished():
+                    log.info("keyword index built alongside the import")
+                else:
+                    log.info("keyword index built alongside the import was not used (%s); rebuilding",
+                             follower.broken)
+        finally:
+            if follower:
+                follower.close()
+        self.keyword_index()
+
+    def _count_term_docs(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM term_docs")
@@ -93,19 +114,6 @@ class SearchMixin:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        follower = self._bulk and self._bulk["follower"]
-        if follower:
-            self._bulk["follower"] = None
-            signature = self._keyword_signature()
-            try:
-                if signature and follower.finish(signature, DEFAULT_BM25):
-                    log.info("keyword index built alongside the import")
-                else:
-                    log.info("keyword index built alongside the import was not used (%s); rebuilding",
-                             follower.broken)
-            finally:
-                follower.close()
-        self.keyword_index()
 
     def keyword_search(self, match: str, filters: Filters, limit: int,
                        weights: tuple[float, float, float]) -> list[tuple[str, float]]:

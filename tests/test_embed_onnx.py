@@ -107,11 +107,16 @@ def test_index_exports_the_query_encoder_once(indexed: SimpleNamespace, minilm: 
     # A store indexed before exports existed gets one from a run with nothing new to embed.
     aside = indexed.export.with_name("aside")
     indexed.export.rename(aside)
+    outdated = indexed.export.with_name("from-an-older-papertide")  # another format: never found again
+    outdated.mkdir()
+    (outdated / "meta.json").write_text(json.dumps({"format": 1}))
     try:
         report = _json(indexed.env, "index")
         assert report["embedded"] == 0 and report["query_encoder_exported"] == str(indexed.export)
+        assert not outdated.exists() and aside.exists()  # an upgrade's leftovers go, current exports stay
     finally:
         shutil.rmtree(aside)
+        shutil.rmtree(outdated, ignore_errors=True)
 
 
 def test_onnx_vectors_and_key_equal_torch(indexed: SimpleNamespace, minilm: SentenceTransformerEmbedder) -> None:

@@ -252,6 +252,7 @@ def export_query_encoder(embedder: "SentenceTransformerEmbedder", models_dir: Pa
             return None
         _add_int8(tmp, embedder)
         _replace(target, tmp)
+        _remove_outdated(target.parent)
     # The export is an extra after a finished `index` run: whatever torch's exporter or onnxruntime
     # raise (they share no base class below Exception), searches just keep using torch.
     except Exception as exc:
@@ -366,6 +367,19 @@ def _self_check(folder: Path, embedder: "SentenceTransformerEmbedder", int8: boo
         ours, torch_rows = exported.encode_queries(texts), embedder.encode_queries(texts)
         worst = min(worst, float(np.min(np.sum(ours * torch_rows, axis=1))))
     return worst
+
+
+def _remove_outdated(root: Path) -> None:
+    """Delete exports an earlier papertide made in another format (never found again), so an
+    upgrade does not leave 100 MB behind; exports for other settings are kept."""
+    for folder in root.iterdir():
+        try:
+            found = json.loads((folder / "meta.json").read_text(encoding="utf-8")).get("format")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if found != FORMAT:
+            log.info("removing the outdated query encoder export %s", folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _replace(target: Path, tmp: Path) -> None:

@@ -172,6 +172,20 @@ def queries(name: str) -> list[str]:
         return [json.loads(line)["query"] for line in lines]
 
 
+def query_encoder() -> str:
+    """What the workers will embed queries with (the configured embedder's ONNX export, or torch)."""
+    from papertide.index.embed_onnx import find_query_encoder
+    from papertide.semantic_cmd import embedder_spec
+    from papertide.settings import Settings
+
+    settings = Settings()
+    folder = find_query_encoder(embedder_spec(settings), Path(settings.models_dir).expanduser(),
+                                settings.embed_max_tokens)
+    if folder is None or settings.query_encoder == "torch":
+        return "torch (no ONNX export for this embedder: `papertide --db <store> index` makes one)"
+    return f"{'the 8-bit' if settings.query_encoder == 'auto' else 'the exact'} ONNX export in {folder}"
+
+
 def search_paths(texts: list[str], mode: str = "keyword") -> list[str]:
     return ["/api/v1/search?" + urlencode({"q": q, "mode": mode, "limit": 20}) for q in texts]
 
@@ -194,6 +208,7 @@ def run(args: argparse.Namespace, db: Path) -> None:
         results.append(wrk("keyword search, long known-item queries", base, known, 1, d, pids))
         results.append(wrk("keyword search, long known-item queries", base, known, 32, d, pids))
         if get(base + search_paths(["test"], "hybrid")[0]) == 200:
+            print(f"\nqueries embedded by: {query_encoder()}")
             hybrid = search_paths(queries("known_item_dev.jsonl"), "hybrid")
             for path in hybrid[:10]:
                 get(base + path)  # load the embedder and the vectors in both workers

@@ -31,7 +31,7 @@ _INDEXED = ("title", "abstract", "authors")  # merge-owned columns behind the ke
 _KEYWORD_INDEXED = (*_INDEXED, "published", "categories")  # what the in-memory keyword index holds
 _FTS_COLUMNS = "title, abstract, author_names"
 _Row = dict[str, Any]
-_WRITER_CACHE_KIB = 65536  # page cache of a connection that ingests
+_WRITER_CACHE_KIB = 32768  # page cache of a connection that ingests
 
 
 class PapersMixin:

@@ -92,10 +92,12 @@ class SearchMixin:
             self._bulk["follower"] = None
             if signature:
                 follower.start_finish(signature, DEFAULT_BM25)
+        saved = False
         try:
             self._count_term_docs()
             if follower:
-                if signature and follower.finished():
+                saved = bool(signature) and follower.finished()
+                if saved:
                     log.info("keyword index built alongside the import")
                 else:
                     log.info("keyword index built alongside the import was not used (%s); rebuilding",
@@ -103,7 +105,8 @@ class SearchMixin:
         finally:
             if follower:
                 follower.close()
-        self.keyword_index()
+        if not saved:  # (a saved index is loaded by the first search that needs it)
+            self.keyword_index()
 
     def _count_term_docs(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")

@@ -7,6 +7,7 @@ ascending store key (``pks``) order.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from array import array
@@ -58,7 +59,7 @@ class KeywordIndex:
         if self.phrases is None:
             return None
         terms = [self.analyzer.term(first), self.analyzer.term(second)]
-        if any(t in _stop_terms(self.analyzer) for t in terms):
+        if any(t in _stop_terms() for t in terms):
             return None
         ids = [self.vocabulary.get(t) for t in terms]
         if ids[0] is None or ids[1] is None:
@@ -104,14 +105,10 @@ class KeywordIndex:
         return mask
 
 
-_STOP_TERMS: list[frozenset[str]] = []
-
-
-def _stop_terms(analyzer: Analyzer) -> frozenset[str]:
+@functools.cache
+def _stop_terms() -> frozenset[str]:
     """The index terms of the stopwords (pairs holding one get no phrase postings)."""
-    if not _STOP_TERMS:
-        _STOP_TERMS.append(frozenset(analyzer.term(w) for w in STOPWORDS))
-    return _STOP_TERMS[0]
+    return frozenset(Analyzer().stems(sorted(STOPWORDS)))
 
 
 def _day_number(day: str) -> int:
@@ -221,7 +218,7 @@ class Builder:
         encoded = [self._ids.encode([row[2 + f] for row in rows]) for f in range(len(FIELDS))]
         tokens, lengths = [e[0] for e in encoded], np.stack([e[1] for e in encoded])
         skip = np.zeros(len(self._ids.vocabulary), dtype=bool)
-        skip[[t for t in map(self._ids.vocabulary.get, _stop_terms(self.analyzer)) if t is not None]] = True
+        skip[[t for t in map(self._ids.vocabulary.get, _stop_terms()) if t is not None]] = True
         title_abstract = tokens[:2], lengths[:2]
         if chunk is None:
             self._counter.add(tokens, lengths)

@@ -87,25 +87,23 @@ class SearchMixin:
         in-memory keyword index up to date (about 15 s per 100k papers when it changed).
         A follower building the index beside an import finishes it meanwhile."""
         follower = self._bulk and self._bulk["follower"]
-        signature = self._keyword_signature() if follower else None
-        if follower:
-            self._bulk["follower"] = None
+        if not follower:
+            self._count_term_docs()
+            self.keyword_index()
+            return
+        self._bulk["follower"] = None
+        signature = self._keyword_signature()
+        try:
             if signature:
                 follower.start_finish(signature, DEFAULT_BM25)
-        saved = False
-        try:
             self._count_term_docs()
-            if follower:
-                saved = bool(signature) and follower.finished()
-                if saved:
-                    log.info("keyword index built alongside the import")
-                else:
-                    log.info("keyword index built alongside the import was not used (%s); rebuilding",
-                             follower.broken)
+            saved = bool(signature) and follower.finished()
         finally:
-            if follower:
-                follower.close()
-        if not saved:  # (a saved index is loaded by the first search that needs it)
+            follower.close()
+        if saved:  # the first search that needs it loads it
+            log.info("keyword index built alongside the import")
+        else:
+            log.info("keyword index built alongside the import was not used (%s); rebuilding", follower.broken)
             self.keyword_index()
 
     def _count_term_docs(self) -> None:

@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Hashable
 
 from papertide.errors import BadInput, EmbedderError, NoVectors, PaperNotFound, SemanticUnavailable, SettingError
+from papertide.index.analyze import STOPWORDS
 from papertide.index.query import parse_date, words_of
 from papertide.model import canonical_id
-from papertide.index.analyze import STOPWORDS
 from papertide.settings import Settings
 from papertide.store import Filters, Store, StoredPaper, open_store
 from papertide.web.errors import ModeUnavailable

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from papertide.index.keyword_index import KeywordIndex
+from papertide.index.keyword_index import Builder, KeywordIndex, build
 from papertide.model import make_record
 from papertide.sources.base import Page, SyncRequest
 from papertide.store import open_store
@@ -21,11 +21,13 @@ from papertide.sync import run_sync
 WORDS = "graph neural network segmentation retrieval clinical language model volume ct mri".split()
 
 
-def paper(n: int, *, title: str | None = None, categories: tuple[str, ...] = ("cs.CV",), version: int = 1):
+def paper(n: int, *, title: str | None = None, categories: tuple[str, ...] = ("cs.CV",), version: int = 1,
+          published: str | None = None):
     words = " ".join(WORDS[(n * k) % len(WORDS)] for k in range(1, 9))
     return make_record(id=f"2501.{n:05d}", source="t", title=title or f"Paper {n} on {WORDS[n % len(WORDS)]}",
                        abstract=f"We study {words}. Number {n}, naïve Schrödinger café.", authors=[f"Ada {n}", "Bo Li"],
-                       categories=list(categories), published=f"2025-01-{1 + n % 28:02d}", version=version)
+                       categories=list(categories), published=published or f"2025-01-{1 + n % 28:02d}",
+                       version=version)
 
 
 class Pages:
@@ -91,6 +93,31 @@ def test_papers_changed_after_they_were_counted_are_counted_again(tmp_path: Path
     same_index(built, store.rebuild_keyword_index())
     row = int(np.searchsorted(built.pks, store.db.execute("SELECT pk FROM papers WHERE id = '2501.01100'").fetchone()[0]))
     assert built.filter_mask(["eess.IV"], None, None)[row]
+
+
+def test_papers_given_an_earlier_date_are_noted_not_counted_again(tmp_path: Path, caplog) -> None:
+    # The common change of a long import: a second source knows an earlier date.
+    redated = [paper(n, published="2024-12-01") for n in (0, 7, 1100, 1299)]
+    store, report, built = sync(tmp_path, [[paper(n) for n in range(1300)], redated], caplog)
+    assert report.updated == 4 and "rebuilding" not in caplog.text
+    same_index(built, store.rebuild_keyword_index())
+    assert built.filter_mask([], None, "2024-12-31").sum() == 4
+
+
+def test_the_builder_counts_again_only_papers_whose_text_changed() -> None:
+    rows = [(n + 1, f"2503.{n:05d}", f"Tumour segmentation {n}", "Organ masks from scans.", "A B", "2025-03-01",
+             ["cs.CV"]) for n in range(10)]
+    redated = [(*rows[n][:5], "2024-01-02", ["eess.IV"]) for n in (1, 9)]  # row 9 is not counted yet
+    retitled = [(*rows[n][:2], f"Retinal vessel maps {n}", *rows[n][3:]) for n in (2, 8)]
+    builder = Builder(chunk=4)
+    builder.add(rows)
+    assert sorted(builder.update([*redated, *retitled])) == [3]  # pk 9 (row 8) is pending: taken as it is
+    now = {row[0]: row for row in rows} | {row[0]: row for row in [*redated, *retitled]}
+    for first, last in builder.chunk_spans([3]):
+        builder.recount([now[pk] for pk in range(first, last + 1)])
+    same_index(builder.finish(), build([now[pk] for pk in sorted(now)]))
+    with pytest.raises(ValueError, match="never added"):
+        builder.update([(99, *rows[0][1:])])
 
 
 def test_a_dead_follower_falls_back_to_an_ordinary_rebuild(tmp_path: Path, caplog, monkeypatch) -> None:

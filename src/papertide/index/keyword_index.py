@@ -111,6 +111,12 @@ def _stop_terms() -> frozenset[str]:
     return frozenset(Analyzer().stems(sorted(STOPWORDS)))
 
 
+def _text_hash(row: PaperRow) -> int:
+    """What ``Builder.update`` compares to tell a paper's counted text from its text now
+    (Python's string hash: the same within one process, which is all it needs)."""
+    return hash((row[2], row[3], row[4]))
+
+
 def _day_number(day: str) -> int:
     digits = day.replace("-", "")[:8]
     return int(digits) if digits.isdigit() and len(digits) == 8 else 0
@@ -140,6 +146,7 @@ class Builder:
         self._paper_ids: list[str] = []
         self._published = array("i")
         self._cats: list[Sequence[str]] = []
+        self._texts = array("q")  # hash of each paper's text as counted (``update`` compares)
         self._pending: list[PaperRow] = []  # fewer than a chunk, not counted yet
 
     @property
@@ -154,6 +161,7 @@ class Builder:
             self._paper_ids.append(row[1])
             self._published.append(_day_number(row[5] or ""))
             self._cats.append(row[6])
+            self._texts.append(_text_hash(row))
             self._pending.append(row)
             if len(self._pending) == self.chunk:
                 self._count(self._pending)
@@ -161,6 +169,27 @@ class Builder:
                 if len(self.pks) % (20 * self.chunk) == 0:
                     log.info("keyword index: read %d papers (%.1f s)", len(self.pks),
                              time.perf_counter() - self.started)
+
+    def update(self, rows: Iterable[PaperRow]) -> list[int]:
+        """Papers read again after they changed (any pks already added, in any order): their
+        id, date and categories are taken as they are now, and so is the text of those not
+        counted yet. Returns the pks whose counted text differs, for ``chunk_spans``."""
+        pks = np.frombuffer(self.pks, dtype=np.int64)
+        counted = len(self.pks) - len(self._pending)
+        recount = []
+        for row in rows:
+            at = int(np.searchsorted(pks, row[0]))
+            if at == len(pks) or pks[at] != row[0]:
+                raise ValueError(f"paper pk {row[0]} was never added")
+            self._paper_ids[at] = row[1]
+            self._published[at] = _day_number(row[5] or "")
+            self._cats[at] = row[6]
+            if at >= counted:
+                self._pending[at - counted] = row
+                self._texts[at] = _text_hash(row)
+            elif _text_hash(row) != self._texts[at]:
+                recount.append(row[0])
+        return recount
 
     def chunk_spans(self, pks: Iterable[int]) -> list[tuple[int, int]]:
         """(first pk, last pk) of each stretch of papers that must be read again so that
@@ -186,6 +215,7 @@ class Builder:
             self._paper_ids[at] = row[1]
             self._published[at] = _day_number(row[5] or "")
             self._cats[at] = row[6]
+            self._texts[at] = _text_hash(row)
         counted = len(self.pks) - len(self._pending)
         if first >= counted:
             self._pending = list(rows)

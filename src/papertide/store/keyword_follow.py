@@ -35,6 +35,7 @@ import orjson
 
 from papertide.index.bm25 import BM25Params
 from papertide.index.keyword_index import Builder, PaperRow
+from papertide.store.sqlite_util import _chunks
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,9 @@ def _finish(db: sqlite3.Connection, builder: Builder, changed: set[int], folder:
         if {"store": uid, "generation": generation} != signature:
             return {"error": f"the store moved on (generation {generation}, expected {signature})"}
         builder.add(paper_rows(db, builder.last_pk + 1))  # nothing, unless a message was lost
-        for first, last in builder.chunk_spans(changed):
+        # Only papers whose text changed are counted again, with their chunk: a new
+        # date or category (most changes: a second source's earlier date) is just noted.
+        for first, last in builder.chunk_spans(builder.update(changed_rows(db, sorted(changed)))):
             builder.recount(list(paper_rows(db, first, last)))
         count = db.execute("SELECT count(*) FROM papers").fetchone()[0]
     finally:
@@ -167,9 +170,19 @@ def _finish(db: sqlite3.Connection, builder: Builder, changed: set[int], folder:
 
 def paper_rows(db: sqlite3.Connection, first: int = 0, last: int = LAST_PK) -> Iterator[PaperRow]:
     """What the keyword index reads of papers ``first..last`` (pks), in pk order."""
+    return _read(db, _ROWS, (first, last))
+
+
+def changed_rows(db: sqlite3.Connection, pks: list[int]) -> Iterator[PaperRow]:
+    """What the keyword index reads of the papers ``pks`` (those still stored)."""
+    for chunk in _chunks(pks):
+        yield from _read(db, _ROWS.replace("BETWEEN ? AND ?", f"IN ({','.join('?' * len(chunk))})"), chunk)
+
+
+def _read(db: sqlite3.Connection, sql: str, params: tuple | list) -> Iterator[PaperRow]:
     cursor = db.cursor()
     cursor.row_factory = None
-    for pk, pid, title, abstract, names, published, cats in cursor.execute(_ROWS, (first, last)):
+    for pk, pid, title, abstract, names, published, cats in cursor.execute(sql, params):
         row: PaperRow = (pk, pid, title, abstract, names, published, orjson.loads(cats))
         yield row
 

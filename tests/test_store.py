@@ -13,7 +13,6 @@ import re
 import secrets
 import shutil
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -280,7 +279,6 @@ def test_import_interrupted_between_pages_resumes_without_duplicates(store: SQLi
         run_sync(source, SyncRequest(paths=[str(numbered)]), store)
     assert store.count() == 10 and fts_ok(store)
     assert next(iter(store.checkpoints("files:").values()))["line"] == 10
-    assert not [t for t in threading.enumerate() if t.name.startswith("papertide-read-ahead")]
 
     report = import_files(store, db, numbered, batch_size=10)
     assert (report.fetched, report.new, report.updated) == (15, 15, 0)

@@ -5,18 +5,16 @@ Plain or gzip, detected by magic bytes; the record format is detected per line
 never loaded whole. The checkpoint is the number of the last stored line, so an
 interrupted import resumes after it.
 
-A thread reads and parses the next pages while the caller stores the current one
-(SQLite lets go of the GIL while it works); pages parsed but not yet stored when
-the caller stops are dropped, so checkpoints are only ever those of stored pages.
+Pages are parsed when the caller asks for them, in its thread. (A thread parsing
+ahead made imports slower: parsing holds the GIL, and SQLite must take it back for
+every row it stores.)
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-from collections import deque
-from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +26,6 @@ from papertide.settings import Settings
 from papertide.sources import hf_daily
 from papertide.sources.base import Page, SyncRequest
 from papertide.sources.links import code_links
-
-_READ_AHEAD = 2  # pages parsed ahead of the one being stored
 
 # Host names of every link ``code_links`` accepts. Its rejoining of wrapped lines only
 # drops whitespace after '/', '-', '_' or '.', so it cannot assemble 'http' or these names.
@@ -100,9 +96,6 @@ class FilesSource:
         self.settings = settings
 
     def pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Iterator[Page]:
-        return read_ahead(self._pages(request, checkpoints), _READ_AHEAD)
-
-    def _pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Generator[Page, None, None]:
         for raw_path in request.paths:
             path = Path(raw_path).expanduser()
             if not path.is_file():
@@ -179,26 +172,6 @@ class FilesSource:
             page.skipped.append((where, str(exc)))
             return
         page.records.append(record)
-
-
-def read_ahead(pages: Generator[Page, None, None], depth: int) -> Iterator[Page]:
-    """The pages of ``pages`` in order, with up to ``depth`` of them made ahead by a thread.
-
-    Errors raised while making a page are raised here, in order. When the caller stops
-    early (an error, Ctrl-C), the pages made ahead are dropped and ``pages`` is closed.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="papertide-read-ahead") as pool:
-        # One worker runs the next() calls one after another, in the order submitted.
-        ahead = deque(pool.submit(next, pages, None) for _ in range(depth))
-        try:
-            while (page := ahead.popleft().result()) is not None:
-                ahead.append(pool.submit(next, pages, None))
-                yield page
-        finally:
-            for future in ahead:
-                future.cancel()
-            pool.shutdown(wait=True)
-            pages.close()
 
 
 def _is_json_array(path: Path) -> bool:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from papertide.index.keyword_index import Builder
+from papertide.index import phrases
 from papertide.index.phrases import PhraseCounter
 from papertide.index.query import parse_query
 from papertide.model import make_record
@@ -117,3 +118,14 @@ def test_builder_counts_retitled_papers_again() -> None:
     assert index.phrase_rows("tumour", "segmentation").tolist() == list(range(4, 10))
     assert index.phrase_rows("retinal", "vessel").tolist() == [0, 1, 2, 3]
     assert index.phrase_rows("organ", "masks").tolist() == list(range(10))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 9)), max_size=80))
+def test_both_ways_of_sorting_a_chunk_give_its_distinct_entries_in_bucket_order(entries) -> None:
+    key = np.array([(a << 32) | b for a, b, _ in entries], dtype=np.int64)
+    doc = np.array([d for _, _, d in entries], dtype=np.int64)
+    expected = sorted({((int(k) ^ (int(k) >> 32)) % phrases.BUCKETS, int(k), int(d)) for k, d in zip(key, doc)})
+    for n_docs in (10, 2**60):  # the one-number sort, and the lexsort it falls back to
+        k, d, b = phrases._sorted_unique(key, doc, n_docs)
+        assert list(zip(b.tolist(), k.tolist(), d.tolist())) == expected

@@ -157,10 +157,29 @@ def _chunk_entries(fields: Sequence[np.ndarray], lengths: np.ndarray, skip: np.n
         docs.append(doc[:-1][ok])
     key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     doc = np.concatenate(docs) if docs else np.zeros(0, np.int64)
+    key, doc, bucket = _sorted_unique(key, doc, lengths.shape[1])
+    ptr = np.searchsorted(bucket, np.arange(BUCKETS + 1))
+    return key, (doc + start).astype(np.int32), ptr.astype(np.int64)
+
+
+def _sorted_unique(key: np.ndarray, doc: np.ndarray, n_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key, doc) entries sorted by (bucket, key, doc) without repeats, and their buckets.
+
+    One sort of one int64 per entry, (bucket, first term, second term, doc) as digits of
+    a mixed-radix number, when it fits (a vocabulary under about 20 million terms);
+    otherwise a three-key lexsort, the same order, about three times slower."""
     bucket = _buckets(key)
+    first, second = key >> 32, key & 0xFFFFFFFF
+    terms = int(max(first.max(initial=0), second.max(initial=0))) + 1
+    if BUCKETS * terms * terms * max(n_docs, 1) < 2**63:
+        mixed = ((bucket * terms + first) * terms + second) * n_docs + doc
+        mixed.sort()
+        mixed = mixed[np.concatenate(([True], mixed[1:] != mixed[:-1]))[:len(mixed)]]
+        doc, rest = np.divmod(mixed, n_docs)[::-1]
+        rest, second = np.divmod(rest, terms)
+        bucket, first = np.divmod(rest, terms)
+        return (first << 32) | second, doc, bucket
     order = np.lexsort((doc, key, bucket))
     key, doc, bucket = key[order], doc[order], bucket[order]
     new = np.concatenate(([True], (key[1:] != key[:-1]) | (doc[1:] != doc[:-1])))[:len(key)]
-    key, doc, bucket = key[new], doc[new], bucket[new]
-    ptr = np.searchsorted(bucket, np.arange(BUCKETS + 1))
-    return key, (doc + start).astype(np.int32), ptr.astype(np.int64)
+    return key[new], doc[new], bucket[new]

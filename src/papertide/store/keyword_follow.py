@@ -39,7 +39,7 @@ from papertide.store.sqlite_util import _chunks
 
 log = logging.getLogger(__name__)
 
-FOLLOW_AFTER = 20_000  # papers one ingest writes before its keyword index is built alongside
+FOLLOW_AFTER = 5_000  # papers one ingest writes before its keyword index is built alongside (one default page)
 FINISH_TIMEOUT_S = 600.0
 LAST_PK = 2**62  # above any paper's key
 _ROWS = ("SELECT pk, id, title, abstract, author_names, published, categories FROM papers "

@@ -261,9 +261,11 @@ class Builder:
 def _category_postings(cats: list[Sequence[str]]) -> tuple[list[str], np.ndarray, np.ndarray]:
     names = sorted({c for row in cats for c in row})
     number = {c: i for i, c in enumerate(names)}
-    pairs = sorted((number[c], row) for row, cs in enumerate(cats) for c in set(cs))
+    distinct = [set(cs) for cs in cats]
+    codes = np.fromiter((number[c] for cs in distinct for c in cs), dtype=np.int64)
+    rows = np.repeat(np.arange(len(cats), dtype=np.int32), np.fromiter(map(len, distinct), dtype=np.int64,
+                                                                         count=len(cats)))
+    order = np.argsort(codes, kind="stable")  # rows stay ascending within each category
     ptr = np.zeros(len(names) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(np.array([p[0] for p in pairs], dtype=np.int64), minlength=len(names)),
-              out=ptr[1:])
-    rows = np.array([p[1] for p in pairs], dtype=np.int32)
-    return names, ptr, rows
+    np.cumsum(np.bincount(codes, minlength=len(names)), out=ptr[1:])
+    return names, ptr, rows[order]

@@ -9,7 +9,6 @@ reader that already mapped them keeps them until it lets go).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from papertide.index.analyze import Analyzer
 from papertide.index.bm25 import BM25Params, TermMatrix
@@ -71,8 +71,8 @@ def load(folder: Path, signature: dict, params: BM25Params) -> KeywordIndex | No
         names = _ARRAYS + _PHRASE_ARRAYS if meta.get("phrases") else _ARRAYS
         arrays = {name: np.load(folder / f"{token}.{name}.npy", mmap_mode="r", allow_pickle=False)
                   for name in names}
-        terms = json.loads((folder / f"{token}.terms.json").read_text("utf-8"))
-        ids = json.loads((folder / f"{token}.ids.json").read_text("utf-8"))
+        terms = orjson.loads((folder / f"{token}.terms.json").read_bytes())
+        ids = orjson.loads((folder / f"{token}.ids.json").read_bytes())
     except (OSError, ValueError) as exc:  # replaced or damaged under us: rebuild instead
         log.warning("keyword index in %s unreadable (%s); rebuilding", folder, exc)
         return None
@@ -96,15 +96,14 @@ def size_bytes(folder: Path) -> int:
 
 def _read_meta(folder: Path) -> dict | None:
     try:
-        meta = json.loads((folder / "meta.json").read_text("utf-8"))
+        meta = orjson.loads((folder / "meta.json").read_bytes())
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
 
 
 def _write_json(path: Path, value: object) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(value, fh, ensure_ascii=False, separators=(",", ":"))
+    path.write_bytes(orjson.dumps(value))  # compact UTF-8, as json.dump with ensure_ascii=False
 
 
 def _remove_old(folder: Path, keep: str, previous: str) -> None:

@@ -5,6 +5,7 @@ failure must fall back to that rebuild."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +119,18 @@ def test_the_builder_counts_again_only_papers_whose_text_changed() -> None:
     same_index(builder.finish(), build([now[pk] for pk in sorted(now)]))
     with pytest.raises(ValueError, match="never added"):
         builder.update([(99, *rows[0][1:])])
+
+
+def test_the_follower_checkpoints_the_wal_while_the_writer_does_not(tmp_path: Path, caplog) -> None:
+    pages = [[paper(n) for n in range(lo, lo + 300)] for lo in range(0, 900, 300)]
+    store, report, _ = sync(tmp_path, pages, caplog)
+    assert "built alongside the import" in caplog.text
+    # The database file itself (not the WAL; far under SQLite's 1,000-page autocheckpoint)
+    # holds every page: the follower copied them in.
+    alone = sqlite3.connect((tmp_path / "p.db").resolve().as_uri() + "?immutable=1", uri=True)
+    assert alone.execute("SELECT count(*) FROM papers").fetchone()[0] == 900
+    alone.close()
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # the writer's own again
 
 
 def test_a_dead_follower_falls_back_to_an_ordinary_rebuild(tmp_path: Path, caplog, monkeypatch) -> None:

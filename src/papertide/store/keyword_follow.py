@@ -4,8 +4,9 @@ A bulk import spends its time in SQLite on one core; working out the keyword ind
 from the same papers is numpy work that can run on the other. Once an ingest has
 written enough papers (``FOLLOW_AFTER``), the store starts ``python -m
 papertide.store.keyword_follow DB SCRATCH``: it reads every paper already stored, then each
-page's new papers once that page has committed (its own read-only connection, so the
-writer never waits), and counts their terms. When the ingest ends, it reads again the
+page's new papers once that page has committed (its own connection, which only reads,
+so the writer never waits), and counts their terms. After each page it also checkpoints
+the WAL, which the writer then leaves to it. When the ingest ends, it reads again the
 papers changed after they were counted, checks that it has seen exactly the papers of
 the store's current state, and saves the index beside the store; the store then loads
 it like any saved index. Anything else (the follower died, fell behind, or saw a
@@ -124,7 +125,8 @@ def follow(db_path: Path, messages, reply, spill: Path | None = None) -> None:
     folder = keyword_files.folder_for(db_path)
     folder.mkdir(parents=True, exist_ok=True)
     spill = spill or Path(tempfile.mkdtemp(prefix="follow-", dir=folder))
-    db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
+    # Read-write only to checkpoint: it never writes a row.
+    db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=rw", uri=True)
     try:
         builder = Builder(spill=spill)
         changed: set[int] = set()
@@ -134,6 +136,9 @@ def follow(db_path: Path, messages, reply, spill: Path | None = None) -> None:
                 first, last = message["rows"]
                 builder.add(paper_rows(db, max(first, builder.last_pk + 1), last))
                 changed.update(message.get("changed") or ())
+                # The writer leaves checkpoints to this process while it runs: copying the
+                # WAL's pages into the database is I/O and CPU better spent on this core.
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             elif "finish" in message:
                 reply(_finish(db, builder, changed, folder, **message["finish"]))
                 return

@@ -35,6 +35,7 @@ class SearchMixin:
     _keyword_index: kwi.KeywordIndex | None = None
     _warned_no_state = False
     _bulk: dict | None = None  # inside bulk_ingest(): papers written, and the follower once started
+    _checkpoints = True  # does this connection checkpoint the WAL (not while a follower does)?
     follow_after = keyword_follow.FOLLOW_AFTER
 
     @contextmanager
@@ -48,6 +49,7 @@ class SearchMixin:
             follower, self._bulk = self._bulk["follower"], None
             if follower:
                 follower.close()
+            self._checkpoint_here(True)
 
     def _committed(self, first: int, last: int, changed: list[int]) -> None:
         """Called by ingest after each page's commit: new papers first..last, changed pks."""
@@ -66,6 +68,15 @@ class SearchMixin:
             first, last, changed = 1, keyword_follow.LAST_PK, []  # it starts with every paper stored
         if follower and (last >= first or changed):
             follower.committed(first, last, changed)
+        # The follower copies the WAL into the database after each page it reads (on its
+        # core); this connection does it again if the follower is gone.
+        self._checkpoint_here(not follower or bool(follower.broken))
+
+    def _checkpoint_here(self, on: bool) -> None:
+        """Let this connection's commits checkpoint the WAL (SQLite's default), or not."""
+        if on != self._checkpoints:
+            self.db.execute(f"PRAGMA wal_autocheckpoint = {1000 if on else 0}")
+            self._checkpoints = on
 
     def term_stats(self, tokens: list[str]) -> list[TermStat]:
         if not tokens:

@@ -188,16 +188,44 @@ def test_fts_index_follows_updates_that_change_indexed_text(store: SQLiteStore, 
     assert fts_ok(store)
 
 
+def test_keyword_generation_moves_once_per_page_that_changes_what_the_index_holds(store: SQLiteStore, db: Path,
+                                                                                  tmp_path: Path) -> None:
+    def generation() -> int:
+        return store.db.execute("SELECT generation FROM keyword_state").fetchone()[0]
+
+    rows = [arxiv(f"2503.{n:05d}", f"Lens {n}") for n in range(20, 30)]
+    before = generation()
+    import_files(store, db, write(tmp_path / "a.jsonl", rows), batch_size=5)
+    assert generation() == before + 2  # two pages: one bump each, not one per paper
+    import_files(store, db, write(tmp_path / "same.jsonl", rows))  # nothing changes
+    assert generation() == before + 2
+    import_files(store, db, write(tmp_path / "b.jsonl", [arxiv("2503.00020v2", "Cornea 20")]))
+    assert generation() == before + 3 and matches(store, "cornea") == ["2503.00020"]
+    store.db.execute("UPDATE papers SET title = 'Iris' WHERE id = '2503.00021'")  # outside ingest: a trigger
+    store.db.execute("INSERT INTO papers (id, title, meta_source, added_at, changed_at) "
+                     "VALUES ('doi:10.1/x', 'Pupil', 't', '', '')")
+    assert generation() == before + 5 and matches(store, "pupil") == ["doi:10.1/x"]
+
+
 def test_store_without_migration_0003_is_still_indexed_by_its_triggers(store: SQLiteStore, db: Path,
                                                                       tmp_path: Path) -> None:
-    # A store whose migrations skipped 0003 (numbered after it) keeps 0001's triggers.
+    # A store whose migrations skipped 0003 (and 0010, which builds on it) keeps the triggers
+    # of 0001 and 0004.
     store.db.executescript("""
         DROP TABLE fts_bulk_write;
-        DROP TRIGGER papers_fts_insert;
+        DROP TRIGGER papers_insert;
         DROP TRIGGER papers_fts_update;
         CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
             INSERT INTO papers_fts (rowid, title, abstract, author_names)
             VALUES (new.pk, new.title, new.abstract, new.author_names);
+        END;
+        CREATE TRIGGER keyword_state_insert AFTER INSERT ON papers BEGIN
+            UPDATE keyword_state SET generation = generation + 1 WHERE id = 1;
+        END;
+        DROP TRIGGER keyword_state_update;
+        CREATE TRIGGER keyword_state_update AFTER UPDATE OF title, abstract, author_names, published, categories
+        ON papers BEGIN
+            UPDATE keyword_state SET generation = generation + 1 WHERE id = 1;
         END;
         CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, abstract, author_names ON papers BEGIN
             INSERT INTO papers_fts (papers_fts, rowid, title, abstract, author_names)

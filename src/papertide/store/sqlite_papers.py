@@ -3,9 +3,10 @@
 A page is written set-wise: one query reads which of its papers exist, merging
 happens in Python, and every table gets one statement or ``executemany``.
 New and changed papers reach the FTS5 index through one ``INSERT ... SELECT``
-per page instead of the per-row triggers (see migration 0003 for why); while
-ingest writes, a row in ``fts_bulk_write`` holds those triggers off, and they
-keep indexing every other write.
+per page instead of the per-row triggers (see migration 0003 for why), and the
+keyword generation is bumped once per page (migration 0010); while ingest writes,
+a row in ``fts_bulk_write`` holds those triggers off, and they keep indexing every
+other write.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class PapersMixin:
         with self._fts_by_page() as bulk:
             first = self._insert_papers(new, merged, pks, now, bulk)
             touched = self._update_papers(changed, merged, existing, bulk)
+            if bulk and (new or touched):  # what the triggers do for every other write
+                self.db.execute("UPDATE keyword_state SET generation = generation + 1 WHERE id = 1")
         signals = self._record_provenance_and_signals(records, pks, now)
         result = IngestResult(new=len(new), updated=len(changed),
                               unchanged=len(merged) - len(new) - len(changed), signals=signals)

@@ -188,6 +188,18 @@ def test_fts_index_follows_updates_that_change_indexed_text(store: SQLiteStore, 
     assert fts_ok(store)
 
 
+def test_one_paper_three_times_in_one_page_is_one_merged_paper(store: SQLiteStore, db: Path, tmp_path: Path) -> None:
+    rows = [arxiv("2503.00040v1", "Old title", authors=["A B"]), hf("2503.00040", "HF title", upvotes=7),
+            arxiv("2503.00040v2", "New title", authors=["A B", "C D"]), arxiv("2503.00041", "Other")]
+    report = import_files(store, db, write(tmp_path / "p.jsonl", rows))
+    assert (report.new, report.updated, store.count()) == (2, 0, 2)
+    paper = store.get("2503.00040")
+    assert (paper.title, paper.version, paper.authors) == ("New title", 2, ["A B", "C D"])
+    assert "hf" in paper.links and set(paper.sources) == {"file:arxiv", "file:hf"}
+    assert [v for _, v in signals(store, "2503.00040")] == [7.0]
+    assert matches(store, "new") == ["2503.00040"] and matches(store, "old") == []
+
+
 def test_keyword_generation_moves_once_per_page_that_changes_what_the_index_holds(store: SQLiteStore, db: Path,
                                                                                   tmp_path: Path) -> None:
     def generation() -> int:
@@ -467,6 +479,18 @@ def test_encoded_columns_follow_fields() -> None:
     assert len(values) == len(merge.FIELDS) + 1 and values[-1] == "A\nB"
     assert merge.decode(dict(zip(merge.FIELDS, values))) == row
     assert row["links"] == merge._merge_links({}, record.links, True)
+    assert merge.new_values(record) == values
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.builds(make_record, id=st.just("2503.00001"), source=st.sampled_from(["file:arxiv", "hf_daily"]),
+                 title=st.from_regex(r"[A-Za-z][A-Za-z ]{0,30}", fullmatch=True), abstract=st.text(),
+                 authors=st.lists(st.text()),
+                 categories=st.lists(st.text()), keywords=st.lists(st.text()), comment=st.text(),
+                 version=st.none() | st.integers(1, 9),
+                 links=st.fixed_dictionaries({"abs": st.text(), "code": st.lists(st.sampled_from(["", "u", "v"]))})))
+def test_a_new_papers_columns_are_its_record_row_encoded(record) -> None:
+    assert merge.new_values(record) == merge.encode_values(merge.record_row(record))
 
 
 def test_invalid_records_raise_named_errors() -> None:

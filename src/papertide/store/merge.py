@@ -107,6 +107,15 @@ def encode_values(row: dict[str, Any]) -> tuple[Any, ...]:
             "\n".join(row["authors"]))
 
 
+def new_values(record: PaperRecord) -> tuple[Any, ...]:
+    """``encode_values(record_row(record))`` without the dict between them: the columns of
+    a paper written for the first time, the case of nearly every paper of an import."""
+    return (record.version, record.title, record.abstract, _dumps(record.authors), _dumps(record.categories),
+            record.primary_category, record.published, record.updated, record.doi, record.journal_ref,
+            record.comment, _dumps(_new_links(record.links)), _dumps(record.keywords), record.source,
+            "\n".join(record.authors))
+
+
 def decode(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for name in _JSON:

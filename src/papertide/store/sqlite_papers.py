@@ -74,12 +74,18 @@ class PapersMixin:
                        now: str) -> tuple[IngestResult, tuple[int, int, list[int]]]:
         """Counts, and what was written for derived indexes: new pks first..last, changed pks."""
         existing = self._rows_by_id(list(dict.fromkeys(r.id for r in records)))
-        merged: dict[str, _Row] = {}
+        # A paper new to the store and seen once in the page stays a record until written.
+        merged: dict[str, _Row | PaperRecord] = {}
         for record in records:  # in arrival order, so later records merge over earlier
             row = merged.get(record.id)
-            if row is None and record.id in existing:
+            if row is None:
+                if record.id not in existing:
+                    merged[record.id] = record
+                    continue
                 row = existing[record.id][1]
-            merged[record.id] = merge.record_row(record) if row is None else merge.merge(row, record)
+            elif isinstance(row, PaperRecord):
+                row = merge.record_row(row)
+            merged[record.id] = merge.merge(row, record)
         pks = {pid: pk for pid, (pk, _) in existing.items()}
         new = [pid for pid in merged if pid not in existing]
         changed = [pid for pid in merged if pid in existing and merged[pid] != existing[pid][1]]
@@ -110,7 +116,7 @@ class PapersMixin:
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fts_bulk_write'").fetchone() is not None
         return self._bulk_fts
 
-    def _insert_papers(self, ids: list[str], merged: dict[str, _Row], pks: dict[str, int],
+    def _insert_papers(self, ids: list[str], merged: dict[str, _Row | PaperRecord], pks: dict[str, int],
                        now: str, bulk: bool) -> int:
         """Insert new papers; returns the first pk they were given (the rest follow it)."""
         if not ids:
@@ -121,7 +127,9 @@ class PapersMixin:
         rows = []
         for pk, pid in enumerate(ids, first):
             pks[pid] = pk
-            rows.append((pk, pid, *merge.encode_values(merged[pid]), now, now))
+            row = merged[pid]
+            values = merge.new_values(row) if isinstance(row, PaperRecord) else merge.encode_values(row)
+            rows.append((pk, pid, *values, now, now))
         marks = ", ".join("?" * len(_PAPER_COLUMNS))
         self.db.executemany(f"INSERT INTO papers ({', '.join(_PAPER_COLUMNS)}) VALUES ({marks})", rows)
         if bulk:

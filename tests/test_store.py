@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from papertide.errors import InvalidRecord, SourceUnavailable
 from papertide.model import Signal, clean_text, make_record
 from papertide.settings import Settings
+from papertide.sources import files as files_source
 from papertide.sources.base import Page, SyncRequest
 from papertide.sources.files import FilesSource, find_code_links
 from papertide.sources.links import code_links
@@ -389,6 +391,25 @@ def test_unreadable_file_fails_cleanly_after_earlier_pages(store: SQLiteStore, d
         import_files(store, db, broken, batch_size=500)
     assert store.count() > 0 and store.count() % 500 == 0  # whole pages only
     assert fts_ok(store)
+
+
+def test_gzip_is_read_whole_across_members_and_padding_and_damage_is_an_error(tmp_path: Path) -> None:
+    body = b"".join(json.dumps(arxiv(f"2505.{n:05d}", secrets.token_hex(300))).encode() + b"\n" for n in range(3000))
+    half = len(body) // 2
+    joined = tmp_path / "members.jsonl.gz"
+    joined.write_bytes(gzip.compress(body[:half]) + gzip.compress(body[half:]) + b"\0" * 8)  # as `cat a.gz b.gz`
+    assert list(files_source._lines(joined)) == body.split(b"\n")[:-1]
+    damaged = tmp_path / "damaged.jsonl.gz"
+    data = bytearray(gzip.compress(body))
+    data[len(data) // 2:len(data) // 2 + 64] = b"\xff" * 64
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(gzip.BadGzipFile):
+        list(files_source._lines(damaged))
+    # A reader that stops early stops the thread decompressing ahead of it.
+    lines = files_source._lines(joined)
+    next(lines)
+    lines.close()
+    assert not [t for t in threading.enumerate() if t.name == "papertide-gunzip"]
 
 
 # -- signals ---------------------------------------------------------------------------

@@ -5,16 +5,20 @@ Plain or gzip, detected by magic bytes; the record format is detected per line
 never loaded whole. The checkpoint is the number of the last stored line, so an
 interrupted import resumes after it.
 
-Pages are parsed when the caller asks for them, in its thread. (A thread parsing
-ahead made imports slower: parsing holds the GIL, and SQLite must take it back for
-every row it stores.)
+Pages are parsed when the caller asks for them, in its thread. A gzip file is
+decompressed by a thread of its own, a few blocks ahead: zlib lets go of the GIL while
+it works, so that runs on another core. (A thread that also parsed made imports
+slower: parsing holds the GIL, and SQLite must take it back for every row it stores.)
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator
+import queue
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +91,87 @@ def _open(path: Path) -> io.BufferedIOBase:
     return io.BufferedReader(gzip.GzipFile(path, "rb"), 1 << 20)  # type: ignore[arg-type]
 
 
+def _lines(path: Path) -> Iterator[bytes]:
+    """The file's lines (without their line breaks); gzip is decompressed by a thread."""
+    with path.open("rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    if not gzipped:
+        with path.open("rb", buffering=1 << 20) as handle:
+            yield from (line.rstrip(b"\n") for line in handle)
+        return
+    rest = b""
+    for block in _gunzipped_blocks(path):
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+_BLOCK = 1 << 18  # compressed bytes read at a time
+_AHEAD = 4  # decompressed blocks waiting for the reader, at most
+
+
+def _gunzipped_blocks(path: Path) -> Iterator[bytes]:
+    """The decompressed content of a gzip file (all its members), made by a thread a few
+    blocks ahead; its errors are raised here, as ``gzip`` would raise them."""
+    blocks: queue.Queue = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        if not stop.is_set():
+            blocks.put(item)
+
+    def gunzip() -> None:
+        try:
+            for block in _inflate(path, stop):
+                put(block)
+            put(None)
+        except zlib.error as exc:
+            put(gzip.BadGzipFile(f"corrupt gzip data ({exc})"))
+        except (OSError, EOFError) as exc:
+            put(exc)
+
+    worker = threading.Thread(target=gunzip, name="papertide-gunzip", daemon=True)
+    worker.start()
+    try:
+        while (item := blocks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a put() that was waiting for room
+            _drain(blocks)
+            worker.join(0.05)
+
+
+def _inflate(path: Path, stop: threading.Event) -> Iterable[bytes]:
+    inflater, started = zlib.decompressobj(wbits=31), False  # 31: gzip header and trailer
+    with path.open("rb") as raw:
+        while not stop.is_set() and (chunk := raw.read(_BLOCK)):
+            while chunk:
+                started = True
+                if out := inflater.decompress(chunk):
+                    yield out
+                if not inflater.eof:
+                    break
+                chunk = inflater.unused_data  # another member follows, or zero padding
+                inflater, started = zlib.decompressobj(wbits=31), False
+                if not chunk.strip(b"\0"):
+                    break
+    if started and not inflater.eof and not stop.is_set():
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+
+def _drain(blocks: queue.Queue) -> None:
+    try:
+        while True:
+            blocks.get_nowait()
+    except queue.Empty:
+        pass
+
+
 class FilesSource:
     """Import JSONL (optionally gzipped) files from any path."""
 
@@ -124,18 +209,17 @@ class FilesSource:
         """Pages of ``batch_size`` lines after line ``line_no``; the last one is marked done."""
         page = Page(checkpoint_key=key)
         batch = self.settings.batch_size
-        with _open(path) as handle:
-            number = line_no
-            for number, line in enumerate(handle, 1):
-                if number <= line_no:
-                    continue
-                self._parse_line(line, number, path.name, page)
-                if page.fetched >= batch:
-                    page.checkpoint = {**stamp, "line": number, "done": False}
-                    yield page
-                    page = Page(checkpoint_key=key)
-            page.checkpoint = {**stamp, "line": number if page.fetched else line_no, "done": True}
-            yield page
+        number = line_no
+        for number, line in enumerate(_lines(path), 1):
+            if number <= line_no:
+                continue
+            self._parse_line(line, number, path.name, page)
+            if page.fetched >= batch:
+                page.checkpoint = {**stamp, "line": number, "done": False}
+                yield page
+                page = Page(checkpoint_key=key)
+        page.checkpoint = {**stamp, "line": number if page.fetched else line_no, "done": True}
+        yield page
 
     def _array_page(self, path: Path, key: str, stamp: dict) -> Page:
         """A whole saved daily-papers response: small, so read at once."""

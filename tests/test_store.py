@@ -382,6 +382,31 @@ def test_ctrl_c_as_a_page_commits_keeps_that_page(store: SQLiteStore, db: Path, 
     assert (report.new, store.count()) == (15, 25) and fts_ok(store)
 
 
+class FailsSecondCommit(CtrlCAfterCommit):
+    """A connection whose second COMMIT fails (a full disk, say) instead of committing."""
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            self.armed = not self.armed
+            if self.armed:
+                raise sqlite3.OperationalError("database or disk is full")
+        return self._db.execute(sql, *args)
+
+
+def test_a_page_that_fails_to_commit_behind_the_sync_stops_it_and_is_not_stored(store: SQLiteStore, db: Path,
+                                                                                 numbered: Path) -> None:
+    # Inside a sync a page commits on a thread while the next one is parsed: its failure
+    # still stops the sync, with the pages before it stored whole.
+    real = store.db
+    store.db = FailsSecondCommit(real)  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        import_files(store, db, numbered, batch_size=10)
+    store.db = real
+    assert store.count() == 10 and fts_ok(store) and not real.in_transaction
+    report = import_files(store, db, numbered, batch_size=10)
+    assert (report.new, store.count()) == (15, 25) and fts_ok(store)
+
+
 def test_unreadable_file_fails_cleanly_after_earlier_pages(store: SQLiteStore, db: Path, tmp_path: Path) -> None:
     rows = [arxiv(f"2505.{n:05d}", f"Paper {n}", abstract=secrets.token_hex(400)) for n in range(1, 4001)]
     whole = write(tmp_path / "whole.jsonl.gz", rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -41,8 +42,11 @@ class PapersMixin:
     db: sqlite3.Connection
     _bulk_fts: bool | None = None  # has migration 0003 run? (asked once)
     _writer_cache: bool = False  # has this connection's cache been enlarged for writing?
+    _bulk: dict | None = None  # set by SearchMixin.bulk_ingest
+    _behind: dict | None = None  # the page committing on a thread: thread, written, error
 
     def ingest(self, page: Page) -> IngestResult:
+        self.wait_for_commit()
         now = utc_now()
         if not self._writer_cache:
             # A page dirties more than the default 2 MB cache holds: pages then spill to
@@ -51,18 +55,60 @@ class PapersMixin:
             self._writer_cache = True
         try:
             self.db.execute("BEGIN IMMEDIATE")
-            result, written = self._write_records(page.records, now)
+            result, written, last_steps = self._write_records(page.records, now)
             if page.checkpoint_key is not None:
                 self.db.execute(
                     "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     (page.checkpoint_key, json.dumps(page.checkpoint or {}), now))
+        except BaseException:
+            self._rollback()
+            raise
+        if self._bulk is None:
+            self._finish_page(last_steps)
+            self._committed(*written)
+        else:
+            # Inside a sync the page's last statements and its COMMIT run on a thread while
+            # the caller makes the next page: each is one call into SQLite, which lets go
+            # of the GIL meanwhile. The next ingest (or the sync's end) waits for them.
+            behind = {"written": written, "error": None}
+            behind["thread"] = threading.Thread(target=self._finish_page_behind, args=(last_steps, behind),
+                                                name="papertide-commit")
+            self._behind = behind
+            behind["thread"].start()
+        return result
+
+    def wait_for_commit(self, notify: bool = True) -> None:
+        """Wait for the page committing behind the caller, if any; raise what it raised.
+        With ``notify`` the derived indexes hear of the page (``_committed``)."""
+        behind, self._behind = self._behind, None
+        if behind is None:
+            return
+        try:
+            behind["thread"].join()
+        except BaseException:  # Ctrl-C while waiting: still wait, the store must be whole
+            self._behind = behind
+            raise
+        if behind["error"] is not None:
+            raise behind["error"]
+        if notify:
+            self._committed(*behind["written"])
+
+    def _finish_page_behind(self, last_steps: list[tuple[str, tuple]], behind: dict) -> None:
+        try:
+            self._finish_page(last_steps)
+        except BaseException as exc:  # raised to the caller by wait_for_commit
+            behind["error"] = exc
+
+    def _finish_page(self, last_steps: list[tuple[str, tuple]]) -> None:
+        """Run a page's last statements and commit it (or roll it back and raise)."""
+        try:
+            for sql, params in last_steps:
+                self.db.execute(sql, params)
             self.db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
-        self._committed(*written)
-        return result
 
     def _rollback(self) -> None:
         # Ctrl-C is raised when the statement it interrupted has returned: that may be
@@ -70,9 +116,10 @@ class PapersMixin:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
-    def _write_records(self, records: list[PaperRecord],
-                       now: str) -> tuple[IngestResult, tuple[int, int, list[int]]]:
-        """Counts, and what was written for derived indexes: new pks first..last, changed pks."""
+    def _write_records(self, records: list[PaperRecord], now: str
+                       ) -> tuple[IngestResult, tuple[int, int, list[int]], list[tuple[str, tuple]]]:
+        """Counts; what was written for derived indexes (new pks first..last, changed pks);
+        and the statements that index the new papers, which the transaction still needs."""
         existing = self._rows_by_id(list(dict.fromkeys(r.id for r in records)))
         # A paper new to the store and seen once in the page stays a record until written.
         merged: dict[str, _Row | PaperRecord] = {}
@@ -90,14 +137,14 @@ class PapersMixin:
         new = [pid for pid in merged if pid not in existing]
         changed = [pid for pid in merged if pid in existing and merged[pid] != existing[pid][1]]
         with self._fts_by_page() as bulk:
-            first = self._insert_papers(new, merged, pks, now, bulk)
+            first, last_steps = self._insert_papers(new, merged, pks, now, bulk)
             touched = self._update_papers(changed, merged, existing, bulk)
             if bulk and (new or touched):  # what the triggers do for every other write
                 self.db.execute("UPDATE keyword_state SET generation = generation + 1 WHERE id = 1")
         signals = self._record_provenance_and_signals(records, pks, now)
         result = IngestResult(new=len(new), updated=len(changed),
                               unchanged=len(merged) - len(new) - len(changed), signals=signals)
-        return result, (first, first + len(new) - 1, touched)
+        return result, (first, first + len(new) - 1, touched), last_steps
 
     @contextmanager
     def _fts_by_page(self) -> Iterator[bool]:
@@ -117,10 +164,11 @@ class PapersMixin:
         return self._bulk_fts
 
     def _insert_papers(self, ids: list[str], merged: dict[str, _Row | PaperRecord], pks: dict[str, int],
-                       now: str, bulk: bool) -> int:
-        """Insert new papers; returns the first pk they were given (the rest follow it)."""
+                       now: str, bulk: bool) -> tuple[int, list[tuple[str, tuple]]]:
+        """Insert new papers; returns the first pk they were given (the rest follow it), and
+        the statements that index them (FTS5, categories), to run before the COMMIT."""
         if not ids:
-            return 0
+            return 0, []
         # The write lock is held, so the pks after the largest are ours: the same ones
         # SQLite would choose, known without asking back for each row.
         first = self.db.execute("SELECT coalesce(max(pk), 0) + 1 FROM papers").fetchone()[0]
@@ -132,14 +180,13 @@ class PapersMixin:
             rows.append((pk, pid, *values, now, now))
         marks = ", ".join("?" * len(_PAPER_COLUMNS))
         self.db.executemany(f"INSERT INTO papers ({', '.join(_PAPER_COLUMNS)}) VALUES ({marks})", rows)
+        span = (first, first + len(ids) - 1)
+        steps = [("INSERT OR IGNORE INTO paper_categories (category, pk) SELECT c.value, p.pk "
+                  "FROM papers p, json_each(p.categories) c WHERE p.pk BETWEEN ? AND ?", span)]
         if bulk:
-            self.db.execute(f"INSERT INTO papers_fts (rowid, {_FTS_COLUMNS}) "
-                            f"SELECT pk, {_FTS_COLUMNS} FROM papers WHERE pk BETWEEN ? AND ?",
-                            (first, first + len(ids) - 1))
-        self.db.execute("INSERT OR IGNORE INTO paper_categories (category, pk) SELECT c.value, p.pk "
-                        "FROM papers p, json_each(p.categories) c WHERE p.pk BETWEEN ? AND ?",
-                        (first, first + len(ids) - 1))
-        return first
+            steps.append((f"INSERT INTO papers_fts (rowid, {_FTS_COLUMNS}) "
+                          f"SELECT pk, {_FTS_COLUMNS} FROM papers WHERE pk BETWEEN ? AND ?", span))
+        return first, steps
 
     def _update_papers(self, ids: list[str], merged: dict[str, _Row],
                        existing: dict[str, tuple[int, _Row]], bulk: bool) -> list[int]:

@@ -46,7 +46,10 @@ class SearchMixin:
         try:
             yield
         finally:
-            follower, self._bulk = self._bulk["follower"], None
+            try:  # after an error too, the last page is whole or not at all before we go on
+                self.wait_for_commit(notify=False)  # (refresh_term_stats waited already otherwise)
+            finally:
+                follower, self._bulk = self._bulk["follower"], None
             if follower:
                 follower.close()
             self._checkpoint_here(True)
@@ -97,6 +100,7 @@ class SearchMixin:
         """Recount every term's documents (about a second per 100k papers) and bring the
         in-memory keyword index up to date (about 15 s per 100k papers when it changed).
         A follower building the index beside an import finishes it meanwhile."""
+        self.wait_for_commit()
         follower = self._bulk and self._bulk["follower"]
         if not follower:
             self._count_term_docs()

@@ -28,8 +28,8 @@ from papertide.model import Signal, clean_text, make_record
 from papertide.settings import Settings
 from papertide.sources import files as files_source
 from papertide.sources.base import Page, SyncRequest
-from papertide.sources.files import FilesSource, find_code_links
-from papertide.sources.links import code_links
+from papertide.sources.files import FilesSource
+from papertide.sources.links import code_links, find_code_links
 from papertide.store import merge, open_store
 from papertide.store.sqlite import SQLiteStore
 from papertide.sync import SyncReport, run_sync

@@ -29,36 +29,7 @@ from papertide.model import PaperRecord, make_record, split_arxiv_id
 from papertide.settings import Settings
 from papertide.sources import hf_daily
 from papertide.sources.base import Page, SyncRequest
-from papertide.sources.links import code_links
-
-# Host names of every link ``code_links`` accepts. Its rejoining of wrapped lines only
-# drops whitespace after '/', '-', '_' or '.', so it cannot assemble 'http' or these names.
-_CODE_HOSTS = ("github", "gitlab", "bitbucket", "codeberg", "huggingface")
-
-
-def _code_link_span(text: Any) -> str:
-    """The part of ``text`` where ``code_links`` can find a link ('' when none can be there).
-
-    A cheap test that spares most texts the regexes: every link needs 'http' and one of
-    the host names, and none starts before the first 'http' (found in the lower-cased
-    text, which keeps the offsets of ASCII text).
-    """
-    if not isinstance(text, str) or not text:
-        return ""
-    if not text.isascii():
-        return text  # non-ASCII letters match case-insensitively in ways str.lower() differs
-    lower = text.lower()
-    start = lower.find("http")
-    if start < 0 or not any(host in lower for host in _CODE_HOSTS):
-        return ""
-    return text[start:]
-
-
-def find_code_links(*texts: Any) -> list[str]:
-    """``code_links(*texts)``, faster: texts that cannot hold a link are skipped."""
-    spans = [span for span in map(_code_link_span, texts) if span]
-    return code_links(*spans) if spans else []
-
+from papertide.sources.links import find_code_links
 
 def parse_arxiv_line(obj: Any, *, max_abstract_chars: int = 20000) -> PaperRecord:
     """One arXiv JSONL object (the shared-data format) -> a record."""

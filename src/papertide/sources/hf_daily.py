@@ -20,7 +20,7 @@ from papertide.errors import BadInput, InvalidRecord, SourceGarbage
 from papertide.model import PaperRecord, Signal, make_record, parse_day, split_arxiv_id, utc_now
 from papertide.settings import Settings
 from papertide.sources.base import HttpClient, Page, SyncRequest
-from papertide.sources.links import code_links
+from papertide.sources.links import find_code_links
 
 NAME = "hf-daily"
 CHECKPOINT_KEY = f"{NAME}:days"
@@ -55,7 +55,7 @@ def parse_item(item: Any, *, source: str, observed_at: str, max_abstract_chars: 
     names = [a.get("name") if isinstance(a, dict) else a for a in authors]
     abstract = _get(paper, "summary") or _get(item, "summary")
     github = _get(paper, "githubRepo")
-    code = code_links(github if isinstance(github, str) else None, abstract if isinstance(abstract, str) else None)
+    code = find_code_links(github, abstract)
     links: dict[str, Any] = {"abs": f"https://arxiv.org/abs/{paper_id}", "pdf": f"https://arxiv.org/pdf/{paper_id}",
                              "hf": f"https://huggingface.co/papers/{paper_id}", "code": code}
     project = _get(paper, "projectPage")

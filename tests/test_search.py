@@ -168,6 +168,20 @@ def test_bulk_encoding_keeps_words_apart_when_the_table_grows() -> None:
     assert ids.encode(["w999x199 w0x0"])[0].tolist() == [encoded[-1], encoded[0]]
 
 
+def test_word_table_finds_every_hash_when_many_want_one_slot() -> None:
+    from papertide.index.analyze import _HashTable
+
+    table = _HashTable(bits=4)
+    crowd = np.arange(1, 7, dtype=np.uint64) | np.uint64(0x7 << 60)  # six hashes, one home slot
+    table.add(crowd[:4], np.arange(4, dtype=np.int32))
+    table.add(crowd[4:], np.arange(4, 6, dtype=np.int32))  # probe past the first four
+    last = np.array([0xF << 60, (0xF << 60) + 1], dtype=np.uint64)  # home: the last slot; one wraps to 0
+    table.add(last, np.array([8, 9], dtype=np.int32))
+    assert table.get(crowd).tolist() == list(range(6)) and table.get(last).tolist() == [8, 9]
+    assert table.values[0] in (8, 9)
+    assert table.get(np.array([5], dtype=np.uint64)).tolist() == [-1]
+
+
 def test_pair_counter_chunks_agree_with_one_pass() -> None:
     rng = np.random.default_rng(7)
     lengths = rng.integers(0, 6, size=(3, 50))

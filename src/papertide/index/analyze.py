@@ -202,11 +202,15 @@ class _HashTable:
         if 2 * (self.used + len(hashes)) > len(self.keys):
             self._grow(self.used + len(hashes))
         mask = len(self.keys) - 1
-        for h, v, slot in zip(hashes.tolist(), ids.tolist(), self._slots(hashes).tolist()):
-            while self.values[slot] >= 0:
-                slot = (slot + 1) & mask
-            self.keys[slot] = h
-            self.values[slot] = v
+        todo, slots = np.arange(len(hashes)), self._slots(hashes)
+        while len(todo):  # all at once: each round fills every free slot one of them asks for
+            free = np.flatnonzero(self.values[slots] < 0)
+            taken, first = np.unique(slots[free], return_index=True)  # one hash per free slot
+            won = free[first]
+            self.keys[taken], self.values[taken] = hashes[todo[won]], ids[todo[won]]
+            rest = np.ones(len(todo), dtype=bool)
+            rest[won] = False
+            todo, slots = todo[rest], (slots[rest] + 1) & mask  # the others probe on, as get() will
         self.used += len(hashes)
 
     def _grow(self, need: int) -> None:

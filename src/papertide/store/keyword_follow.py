@@ -5,8 +5,8 @@ from the same papers is numpy work that can run on the other. Once an ingest has
 written enough papers (``FOLLOW_AFTER``), the store starts ``python -m
 papertide.store.keyword_follow DB SCRATCH``: it reads every paper already stored, then each
 page's new papers once that page has committed (its own connection, which only reads,
-so the writer never waits), and counts their terms. After each page it also checkpoints
-the WAL, which the writer then leaves to it. When the ingest ends, it reads again the
+so the writer never waits), and counts their terms. After each page a thread of it
+checkpoints the WAL, which the writer then leaves to it. When the ingest ends, it reads again the
 papers changed after they were counted, checks that it has seen exactly the papers of
 the store's current state, and saves the index beside the store; the store then loads
 it like any saved index. Anything else (the follower died, fell behind, or saw a
@@ -28,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,8 +126,10 @@ def follow(db_path: Path, messages, reply, spill: Path | None = None) -> None:
     folder = keyword_files.folder_for(db_path)
     folder.mkdir(parents=True, exist_ok=True)
     spill = spill or Path(tempfile.mkdtemp(prefix="follow-", dir=folder))
-    # Read-write only to checkpoint: it never writes a row.
-    db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=rw", uri=True)
+    db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
+    # The writer leaves checkpoints to this process while it runs: copying the WAL's pages
+    # into the database is I/O better spent here, on a thread, beside the counting.
+    checkpoints = Checkpoints(db_path)
     try:
         builder = Builder(spill=spill)
         changed: set[int] = set()
@@ -136,15 +139,68 @@ def follow(db_path: Path, messages, reply, spill: Path | None = None) -> None:
                 first, last = message["rows"]
                 builder.add(paper_rows(db, max(first, builder.last_pk + 1), last))
                 changed.update(message.get("changed") or ())
-                # The writer leaves checkpoints to this process while it runs: copying the
-                # WAL's pages into the database is I/O and CPU better spent on this core.
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                checkpoints.ask()
             elif "finish" in message:
-                reply(_finish(db, builder, changed, folder, **message["finish"]))
+                answer = _finish(db, builder, changed, folder, **message["finish"])
+                checkpoints.wait()  # the pages read are in the database file before the answer
+                reply(answer)
                 return
     finally:
+        checkpoints.close()
         db.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+class Checkpoints:
+    """``PRAGMA wal_checkpoint(PASSIVE)`` on a thread and a read-write connection of its
+    own, once more after each ``ask`` (SQLite lets go of the GIL while it copies)."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._state = threading.Condition()
+        self._asked = self._done = 0
+        self._stopped = self._gone = False
+        self._thread = threading.Thread(target=self._run, args=(db_path,), name="papertide-checkpoints",
+                                        daemon=True)
+        self._thread.start()
+
+    def ask(self) -> None:
+        with self._state:
+            self._asked += 1
+            self._state.notify_all()
+
+    def wait(self) -> None:
+        """Until every checkpoint asked for so far has run (or the thread is gone)."""
+        with self._state:
+            self._state.wait_for(lambda: self._done >= self._asked or self._gone)
+
+    def close(self) -> None:
+        with self._state:
+            self._stopped = True
+            self._state.notify_all()
+        self._thread.join()
+
+    def _run(self, db_path: Path) -> None:
+        try:
+            db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=rw", uri=True)  # it never writes a row
+            try:
+                while True:
+                    with self._state:
+                        self._state.wait_for(lambda: self._asked > self._done or self._stopped)
+                        if self._asked == self._done:
+                            return
+                        asked = self._asked
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    with self._state:
+                        self._done = asked
+                        self._state.notify_all()
+            finally:
+                db.close()
+        except sqlite3.Error:  # the writer checkpoints again at the end of the import
+            pass
+        finally:
+            with self._state:
+                self._gone = True
+                self._state.notify_all()
 
 
 def _finish(db: sqlite3.Connection, builder: Builder, changed: set[int], folder: Path,

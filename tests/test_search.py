@@ -168,6 +168,15 @@ def test_bulk_encoding_keeps_words_apart_when_the_table_grows() -> None:
     assert ids.encode(["w999x199 w0x0"])[0].tolist() == [encoded[-1], encoded[0]]
 
 
+def test_category_postings_list_each_paper_once_in_row_order() -> None:
+    from papertide.index.keyword_index import _category_postings
+
+    names, ptr, rows = _category_postings([["cs.CV", "eess.IV"], [], ["cs.CV", "cs.CV"], ["eess.IV", "cs.AI"]])
+    assert names == ["cs.AI", "cs.CV", "eess.IV"]
+    assert [rows[ptr[c]:ptr[c + 1]].tolist() for c in range(3)] == [[3], [0, 2], [0, 3]]
+    assert [x.tolist() for x in _category_postings([[], []])[1:]] == [[0], []]
+
+
 def test_word_table_finds_every_hash_when_many_want_one_slot() -> None:
     from papertide.index.analyze import _HashTable
 

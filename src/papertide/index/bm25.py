@@ -84,6 +84,7 @@ class PairCounter:
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []  # sorted by (term, doc)
         self._lengths: list[np.ndarray] = []
         self._starts: list[int] = []  # first document of each chunk
+        self._df_so_far = np.zeros(0, dtype=np.int64)  # documents per term, over the chunks counted
 
     def add(self, tokens: Sequence[np.ndarray], lengths: np.ndarray) -> None:
         """The next documents: ``tokens[f]`` holds field f's term ids, document after document;
@@ -102,10 +103,12 @@ class PairCounter:
             raise ValueError(f"chunk {chunk} holds {self._lengths[chunk].shape[1]} documents, "
                              f"not {lengths.shape[1]}")
         self._lengths[chunk] = lengths
+        self._count_df(self._part(chunk)[0], -1)  # its old terms go first
         self._put(chunk, tokens, lengths)
 
     def _put(self, chunk: int, tokens: Sequence[np.ndarray], lengths: np.ndarray) -> None:
         terms, docs, tf = _count_chunk(tokens, lengths)
+        self._count_df(terms, 1)
         part = (terms, (docs + self._starts[chunk]).astype(np.int32), tf)
         if self._spill is None:
             self._parts[chunk] = part
@@ -146,10 +149,17 @@ class PairCounter:
             return np.zeros((self.n_fields, 0))
         return np.concatenate(self._lengths, axis=1).astype(np.float64)
 
+    def _count_df(self, terms: np.ndarray, sign: int) -> None:
+        """Each (term, document) pair of a chunk adds one to its term's document count."""
+        counts = np.bincount(terms)
+        if len(counts) > len(self._df_so_far):
+            self._df_so_far = np.concatenate((self._df_so_far, np.zeros(len(counts) - len(self._df_so_far),
+                                                                         dtype=np.int64)))
+        self._df_so_far[:len(counts)] += sign * counts
+
     def _df(self, n_terms: int) -> np.ndarray:
         df = np.zeros(n_terms, dtype=np.int64)
-        for chunk in range(len(self._parts)):
-            df += np.bincount(self._part(chunk)[0], minlength=n_terms)
+        df[:len(self._df_so_far)] = self._df_so_far[:n_terms]
         return df
 
     def _lay_out(self, n_terms: int, columns, df: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
@@ -177,6 +187,7 @@ class PairCounter:
         if out is None:
             out = (np.zeros(0, np.int32), np.zeros((self.n_fields, 0), np.uint8))
         self._parts, self._lengths, self._starts, self.n_docs = [], [], [], 0
+        self._df_so_far = np.zeros(0, dtype=np.int64)
         return indptr, out
 
 

@@ -261,11 +261,12 @@ class Builder:
 def _category_postings(cats: list[Sequence[str]]) -> tuple[list[str], np.ndarray, np.ndarray]:
     names = sorted({c for row in cats for c in row})
     number = {c: i for i, c in enumerate(names)}
-    distinct = [set(cs) for cs in cats]
-    codes = np.fromiter((number[c] for cs in distinct for c in cs), dtype=np.int64)
-    rows = np.repeat(np.arange(len(cats), dtype=np.int32), np.fromiter(map(len, distinct), dtype=np.int64,
+    codes = np.fromiter((number[c] for row in cats for c in row), dtype=np.int64)
+    rows = np.repeat(np.arange(len(cats), dtype=np.int64), np.fromiter(map(len, cats), dtype=np.int64,
                                                                          count=len(cats)))
-    order = np.argsort(codes, kind="stable")  # rows stay ascending within each category
+    # One sort by (category, row), which also drops a category a row lists twice.
+    pairs = np.unique(codes * max(len(cats), 1) + rows)
+    codes, rows = np.divmod(pairs, max(len(cats), 1))
     ptr = np.zeros(len(names) + 1, dtype=np.int64)
     np.cumsum(np.bincount(codes, minlength=len(names)), out=ptr[1:])
-    return names, ptr, rows[order]
+    return names, ptr, rows.astype(np.int32)

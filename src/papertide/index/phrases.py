@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 BUCKETS = 16
-_SPILLED = ("keys", "docs", "ptr")  # a chunk's arrays on disk: int64, int32, int64
+_SPILLED = ("keys", "docs")  # a chunk's arrays on disk, int64 and int32 (where its buckets start stays in memory)
 _EMPTY = np.zeros(0, dtype=np.int32)
 
 
@@ -70,6 +70,7 @@ class PhraseCounter:
     def __init__(self, spill: Path | None = None) -> None:
         self._spill = spill
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+        self._ptrs: dict[int, np.ndarray] = {}  # where each bucket starts, of each spilled chunk
         self._starts: list[int] = []
         self.n_docs = 0
 
@@ -92,8 +93,9 @@ class PhraseCounter:
             self._parts[chunk] = part
             return
         self._spill.mkdir(parents=True, exist_ok=True)
-        for name, array in zip(_SPILLED, part):
+        for name, array in zip(_SPILLED, part[:2]):
             array.tofile(self._spill / f"{chunk}.phrase_{name}")
+        self._ptrs[chunk] = part[2]
 
     def _bucket(self, chunk: int, bucket: int) -> tuple[np.ndarray, np.ndarray]:
         """Chunk ``chunk``'s (keys, rows) in one bucket. Spilled chunks are read a bucket at a
@@ -102,7 +104,7 @@ class PhraseCounter:
         if part is not None:
             keys, docs, ptr = part
             return keys[ptr[bucket]:ptr[bucket + 1]], docs[ptr[bucket]:ptr[bucket + 1]]
-        ptr = np.fromfile(self._spill / f"{chunk}.phrase_ptr", dtype=np.int64)
+        ptr = self._ptrs[chunk]
         lo, n = int(ptr[bucket]), int(ptr[bucket + 1] - ptr[bucket])
         return (np.fromfile(self._spill / f"{chunk}.phrase_keys", dtype=np.int64, count=n, offset=8 * lo),
                 np.fromfile(self._spill / f"{chunk}.phrase_docs", dtype=np.int32, count=n, offset=4 * lo))
@@ -128,7 +130,7 @@ class PhraseCounter:
             keys_out.append(keys[first])
             counts_out.append(np.diff(np.append(first, len(keys))).astype(np.int32))
             bucket_ptr[bucket + 1] = bucket_ptr[bucket] + len(first)
-        self._parts, self._starts, self.n_docs = [], [], 0
+        self._parts, self._ptrs, self._starts, self.n_docs = [], {}, [], 0
         indptr = np.zeros(int(bucket_ptr[-1]) + 1, dtype=np.int32 if filled < 2**31 else np.int64)
         np.cumsum(np.concatenate(counts_out), out=indptr[1:])
         del counts_out
@@ -139,7 +141,7 @@ class PhraseCounter:
         part = self._parts[chunk]
         if part is not None:
             return len(part[1])
-        return int(np.fromfile(self._spill / f"{chunk}.phrase_ptr", dtype=np.int64)[-1])
+        return int(self._ptrs[chunk][-1])
 
 
 def _chunk_entries(fields: Sequence[np.ndarray], lengths: np.ndarray, skip: np.ndarray,

@@ -41,6 +41,11 @@ from papertide.store.sqlite_util import _chunks
 
 log = logging.getLogger(__name__)
 
+# glibc's malloc for the follower (other C libraries ignore these): keep freed memory for
+# the next chunk's arrays instead of handing it back and faulting it in again, which took
+# 200,000 page faults and about 0.5 s of CPU at 80k papers (38,000 faults with these).
+_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+           "MALLOC_TOP_PAD_": str(64 << 20)}
 FOLLOW_AFTER = 5_000  # papers one ingest writes before its keyword index is built alongside (one default page)
 FINISH_TIMEOUT_S = 600.0
 LAST_PK = 2**62  # above any paper's key
@@ -57,7 +62,7 @@ class KeywordFollower:
         folder = keyword_files.folder_for(db_path)
         folder.mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix="follow-", dir=folder))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env = {**_MALLOC, **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "papertide.store.keyword_follow", str(db_path), str(self._scratch)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -152,7 +152,10 @@ def _clean_names(values: list | tuple) -> bool:
 
 def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 20000,
                 abstract: Any = None, authors: Any = None, categories: Any = None,
-                version: int | None = None, **fields: Any) -> PaperRecord:
+                version: int | None = None, primary_category: Any = None, published: Any = None,
+                updated: Any = None, doi: Any = None, journal_ref: Any = None, comment: Any = None,
+                links: dict[str, Any] | None = None, keywords: Any = None,
+                signals: list[Signal] | None = None) -> PaperRecord:
     """Validate and clean one record; raise InvalidRecord with a reason."""
     title_text = clean_text(title, field_name="title")
     if not title_text:
@@ -161,23 +164,19 @@ def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 2
     if len(abstract_text) > max_abstract_chars:
         raise InvalidRecord(f"abstract too long ({len(abstract_text)} chars)")
     cats = _text_list(categories, field_name="categories")
-    record = PaperRecord(
+    return PaperRecord(
         id=id, source=source, version=version, title=title_text, abstract=abstract_text,
         authors=_text_list(authors, field_name="authors"), categories=cats,
-        primary_category=clean_text(fields.pop("primary_category", None), field_name="primary_category")
-        or (cats[0] if cats else ""),
-        published=parse_day(fields.pop("published", None), field_name="published"),
-        updated=parse_day(fields.pop("updated", None), field_name="updated"),
-        doi=clean_text(fields.pop("doi", None), field_name="doi"),
-        journal_ref=clean_text(fields.pop("journal_ref", None), field_name="journal_ref"),
-        comment=clean_text(fields.pop("comment", None), field_name="comment"),
-        links=fields.pop("links", None) or {},
-        keywords=_text_list(fields.pop("keywords", None), field_name="keywords"),
-        signals=fields.pop("signals", None) or [],
+        primary_category=clean_text(primary_category, field_name="primary_category") or (cats[0] if cats else ""),
+        published=parse_day(published, field_name="published"),
+        updated=parse_day(updated, field_name="updated"),
+        doi=clean_text(doi, field_name="doi"),
+        journal_ref=clean_text(journal_ref, field_name="journal_ref"),
+        comment=clean_text(comment, field_name="comment"),
+        links=links or {},
+        keywords=_text_list(keywords, field_name="keywords"),
+        signals=signals or [],
     )
-    if fields:
-        raise TypeError(f"unexpected record fields: {sorted(fields)}")
-    return record
 
 
 def utc_now() -> str:

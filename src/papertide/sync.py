@@ -54,6 +54,7 @@ def run_sync(source: Source, request: SyncRequest, store: Store,
         try:
             for page in source.pages(request, checkpoints):
                 _add_page(report, page, store.ingest(page))
+                del page  # its records go while the next page is made, not after
                 if on_page:
                     on_page(report)
         except PapertideError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -231,13 +232,16 @@ class Builder:
         # What only counting needed goes before the layout, the build's peak of memory.
         self._ids, self._cats = TermIds(self.analyzer), []
         self.analyzer.forget()
-        phrases = self._phrases.finish()
-        index = KeywordIndex(vocabulary=vocabulary, matrix=self._counter.matrix(len(vocabulary), params),
-                             pks=np.array(self.pks, dtype=np.int64), ids=self._paper_ids,
-                             published=np.array(self._published, dtype=np.int32), categories=names,
-                             category_ptr=ptr, category_rows=cat_rows, params=params,
-                             signature=dict(signature or {}), analyzer=self.analyzer,
-                             phrases=phrases)
+        # The phrase postings are laid out on a thread beside the BM25 postings: both are
+        # numpy work that lets go of the GIL, and what each adds to memory is small.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="papertide-phrases") as pool:
+            phrases = pool.submit(self._phrases.finish)
+            matrix = self._counter.matrix(len(vocabulary), params)
+            index = KeywordIndex(vocabulary=vocabulary, matrix=matrix, pks=np.array(self.pks, dtype=np.int64),
+                                 ids=self._paper_ids, published=np.array(self._published, dtype=np.int32),
+                                 categories=names, category_ptr=ptr, category_rows=cat_rows, params=params,
+                                 signature=dict(signature or {}), analyzer=self.analyzer,
+                                 phrases=phrases.result())
         log.info("keyword index: %d papers, %d terms, %d postings, %d phrase postings in %.1f s", index.n_docs,
                  len(index.vocabulary), len(index.matrix.docs), index.phrases.size,
                  time.perf_counter() - self.started)

@@ -168,6 +168,22 @@ def test_bulk_encoding_keeps_words_apart_when_the_table_grows() -> None:
     assert ids.encode(["w999x199 w0x0"])[0].tolist() == [encoded[-1], encoded[0]]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=14), st.from_regex(r"\d{4}-\d{2}-\d{2}", fullmatch=True), st.none(),
+                          st.from_regex(r"[0-9T:-]{0,14}", fullmatch=True))))
+def test_day_numbers_by_numpy_equal_one_by_one(days: list) -> None:
+    from papertide.index.keyword_index import _day_number, _day_numbers
+
+    assert _day_numbers(days).tolist() == [_day_number(d or "") for d in days]
+
+
+def test_categories_are_read_from_the_stores_json_text_or_given_as_lists() -> None:
+    from papertide.index.keyword_index import _categories
+
+    assert _categories(['["cs.CV","eess.IV"]', "[]", ["cs.AI"], '["q-bio.NC"]']) == [
+        ["cs.CV", "eess.IV"], [], ["cs.AI"], ["q-bio.NC"]]
+
+
 def test_category_postings_list_each_paper_once_in_row_order() -> None:
     from papertide.index.keyword_index import _category_postings
 

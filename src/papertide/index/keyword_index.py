@@ -11,12 +11,14 @@ import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from papertide.index.analyze import STOPWORDS, Analyzer, TermIds
 from papertide.index.bm25 import (
@@ -30,8 +32,9 @@ from papertide.index.phrases import PhraseCounter, PhraseIndex
 
 log = logging.getLogger(__name__)
 
-# (pk, id, title, abstract, author_names, published, categories)
-PaperRow = tuple[int, str, str, str, str, str, Sequence[str]]
+# (pk, id, title, abstract, author_names, published, categories): categories as a list, or
+# as the JSON text the store keeps (decoded all at once when the index is laid out)
+PaperRow = tuple[int, str, str, str, str, str, Sequence[str] | str]
 
 
 @dataclass
@@ -118,6 +121,21 @@ def _text_hash(row: PaperRow) -> int:
     return hash((row[2], row[3], row[4]))
 
 
+def _day_numbers(days: list[str | None]) -> np.ndarray:
+    """``_day_number`` of each day (int32): 'YYYY-MM-DD', what the store keeps, by numpy;
+    anything else one by one."""
+    days = [d or "" for d in days]
+    plain = [d if len(d) == 10 and d.isascii() else "" for d in days]
+    raw = np.array(plain, dtype="S10").view(np.uint8).reshape(len(days), 10).astype(np.int32)
+    digits = raw[:, [0, 1, 2, 3, 5, 6, 8, 9]] - ord("0")
+    ok = ((digits >= 0) & (digits <= 9)).all(axis=1) & (raw[:, 4] == ord("-")) & (raw[:, 7] == ord("-"))
+    out = np.where(ok, digits @ np.array([10**7, 10**6, 10**5, 10**4, 1000, 100, 10, 1], dtype=np.int32), 0)
+    for at in np.flatnonzero(~ok).tolist():
+        if days[at]:
+            out[at] = _day_number(days[at])
+    return out.astype(np.int32)
+
+
 def _day_number(day: str) -> int:
     digits = day.replace("-", "")[:8]
     return int(digits) if digits.isdigit() and len(digits) == 8 else 0
@@ -155,15 +173,18 @@ class Builder:
         return self.pks[-1] if self.pks else 0
 
     def add(self, rows: Iterable[PaperRow]) -> None:
-        for row in rows:
-            if row[0] <= self.last_pk:
-                raise ValueError(f"paper pk {row[0]} arrived after pk {self.last_pk}")
-            self.pks.append(row[0])
-            self._paper_ids.append(row[1])
-            self._published.append(_day_number(row[5] or ""))
-            self._cats.append(row[6])
-            self._texts.append(_text_hash(row))
-            self._pending.append(row)
+        rows = iter(rows)
+        while batch := list(islice(rows, self.chunk - len(self._pending))):  # up to the next chunk
+            pks = np.array([row[0] for row in batch], dtype=np.int64)
+            if pks[0] <= self.last_pk or (np.diff(pks) <= 0).any():
+                late = int(pks[0]) if pks[0] <= self.last_pk else int(pks[1:][np.diff(pks) <= 0][0])
+                raise ValueError(f"paper pk {late} arrived after a larger or equal pk")
+            self.pks.extend(pks.tolist())
+            self._paper_ids.extend([row[1] for row in batch])
+            self._published.extend(_day_numbers([row[5] for row in batch]).tolist())
+            self._cats.extend(_categories([row[6] for row in batch]))
+            self._texts.extend(map(_text_hash, batch))
+            self._pending.extend(batch)
             if len(self._pending) == self.chunk:
                 self._count(self._pending)
                 self._pending = []
@@ -184,7 +205,7 @@ class Builder:
                 raise ValueError(f"paper pk {row[0]} was never added")
             self._paper_ids[at] = row[1]
             self._published[at] = _day_number(row[5] or "")
-            self._cats[at] = row[6]
+            self._cats[at] = _categories([row[6]])[0]
             if at >= counted:
                 self._pending[at - counted] = row
                 self._texts[at] = _text_hash(row)
@@ -215,7 +236,7 @@ class Builder:
         for at, row in enumerate(rows, first):
             self._paper_ids[at] = row[1]
             self._published[at] = _day_number(row[5] or "")
-            self._cats[at] = row[6]
+            self._cats[at] = _categories([row[6]])[0]
             self._texts[at] = _text_hash(row)
         counted = len(self.pks) - len(self._pending)
         if first >= counted:
@@ -260,6 +281,16 @@ class Builder:
         else:
             self._counter.recount(chunk, tokens, lengths)
             self._phrases.recount(chunk, *title_abstract, skip)
+
+
+def _categories(values: list[Sequence[str] | str]) -> list[Sequence[str]]:
+    """Category lists; those given as the JSON text the store keeps are parsed in one call."""
+    stored = [at for at, value in enumerate(values) if isinstance(value, str)]
+    if stored:
+        values = list(values)
+        for at, value in zip(stored, orjson.loads("[" + ",".join(values[at] for at in stored) + "]")):
+            values[at] = value
+    return values  # type: ignore[return-value]
 
 
 def _category_postings(cats: list[Sequence[str]]) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -33,7 +33,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 
 from papertide.index.bm25 import BM25Params
 from papertide.index.keyword_index import Builder, PaperRow
@@ -249,9 +248,7 @@ def changed_rows(db: sqlite3.Connection, pks: list[int]) -> Iterator[PaperRow]:
 def _read(db: sqlite3.Connection, sql: str, params: tuple | list) -> Iterator[PaperRow]:
     cursor = db.cursor()
     cursor.row_factory = None
-    for pk, pid, title, abstract, names, published, cats in cursor.execute(sql, params):
-        row: PaperRow = (pk, pid, title, abstract, names, published, orjson.loads(cats))
-        yield row
+    return cursor.execute(sql, params)  # SQLite's own tuples; categories stay JSON text
 
 
 def main() -> int:

@@ -197,14 +197,32 @@ def test_word_table_finds_every_hash_when_many_want_one_slot() -> None:
     from papertide.index.analyze import _HashTable
 
     table = _HashTable(bits=4)
-    crowd = np.arange(1, 7, dtype=np.uint64) | np.uint64(0x7 << 60)  # six hashes, one home slot
+    by_slot: dict[int, list[int]] = {}
+    for key in range(1, 4000):  # keys by home slot, to crowd one slot and the last one
+        by_slot.setdefault(int(table._slots(np.array([key], dtype=np.uint64))[0]), []).append(key)
+    crowd = np.array(by_slot[7][:6], dtype=np.uint64)
     table.add(crowd[:4], np.arange(4, dtype=np.int32))
     table.add(crowd[4:], np.arange(4, 6, dtype=np.int32))  # probe past the first four
-    last = np.array([0xF << 60, (0xF << 60) + 1], dtype=np.uint64)  # home: the last slot; one wraps to 0
+    last = np.array(by_slot[15][:2], dtype=np.uint64)  # home: the last slot; one wraps to slot 0
     table.add(last, np.array([8, 9], dtype=np.int32))
     assert table.get(crowd).tolist() == list(range(6)) and table.get(last).tolist() == [8, 9]
     assert table.values[0] in (8, 9)
-    assert table.get(np.array([5], dtype=np.uint64)).tolist() == [-1]
+    assert table.get(np.array([by_slot[7][6]], dtype=np.uint64)).tolist() == [-1]
+
+
+def test_word_keys_tell_words_apart_by_every_byte() -> None:
+    from papertide.index.analyze import _WORD_BYTE, _word_keys
+
+    words = ["a", "ab", "abcdefgh", "abcdefghi", "abcdefghj", "xbcdefghi", "abcdefghabcdefgh",
+             "abcdefghabcdefghi", "abcdefghabcdefghj", "0" * 40, "0" * 41, "1" + "0" * 40]
+    raw = " ".join(words).encode()
+    lowered = np.zeros(len(raw) + 8, dtype=np.uint8)
+    lowered[:len(raw)] = _WORD_BYTE[np.frombuffer(raw, dtype=np.uint8)]
+    starts = np.array([raw.index(w.encode(), sum(len(x) + 1 for x in words[:i])) for i, w in enumerate(words)])
+    keys = _word_keys(lowered, starts, starts + np.array([len(w) for w in words]))
+    assert len(set(keys.tolist())) == len(words)
+    assert keys[0] == ord("a") and keys[2] == int.from_bytes(b"abcdefgh", "little")  # short words: their bytes
+    assert all(int(k) >> 63 == (len(w) > 8) for k, w in zip(keys, words))
 
 
 def test_pair_counter_chunks_agree_with_one_pass() -> None:

@@ -149,15 +149,15 @@ class TermIds(dict):
     def _encode_ascii(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """The texts' term ids, and the words per text."""
         raw = "\0".join(texts).encode("ascii")
-        buf = np.frombuffer(raw, dtype=np.uint8)
-        values = _WORD_BYTE[buf]
-        in_word = (values != 0).view(np.int8)
+        lowered = np.zeros(len(raw) + 8, dtype=np.uint8)  # 8 bytes of padding for the last word's key
+        lowered[:len(raw)] = _WORD_BYTE[np.frombuffer(raw, dtype=np.uint8)]
+        in_word = (lowered[:len(raw)] != 0).view(np.int8)
         edges = np.flatnonzero(np.diff(in_word, prepend=np.int8(0), append=np.int8(0)))
         starts, ends = edges[0::2], edges[1::2]
         # Words per text: text t ends where the join put its separator.
         text_ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1) - 1
         counts = np.diff(np.searchsorted(starts, text_ends), prepend=0)
-        hashes = _word_hashes(values, starts, ends)
+        hashes = _word_keys(lowered, starts, ends)
         table = self._table
         ids = table.get(hashes)
         missing = np.flatnonzero(ids < 0)
@@ -171,7 +171,7 @@ class TermIds(dict):
 
 
 class _HashTable:
-    """uint64 word hash -> int32 term id, open addressing with linear probing, looked up
+    """uint64 word key -> int32 term id, open addressing with linear probing, looked up
     for a whole array of hashes at once (numpy has no hash map of its own)."""
 
     def __init__(self, bits: int = 18) -> None:
@@ -180,8 +180,11 @@ class _HashTable:
         self.used = 0
 
     def _slots(self, hashes: np.ndarray) -> np.ndarray:
+        """Each hash's home slot: the top bits of the hash times an odd constant (a short
+        word's key has its top bytes zero, so they cannot be used as they are)."""
         shift = np.uint64(64 - (len(self.keys).bit_length() - 1))
-        return (hashes >> shift).astype(np.int64)
+        with np.errstate(over="ignore"):
+            return ((hashes * _MIX) >> shift).astype(np.int64)
 
     def get(self, hashes: np.ndarray) -> np.ndarray:
         """The id of each hash, -1 where absent."""
@@ -224,37 +227,38 @@ class _HashTable:
 _BATCH_BYTES = 1 << 20
 # Byte -> its lower-case value if it belongs to a word ([A-Za-z0-9], as ``_ASCII_WORD`` sees
 # lower-cased text), else 0.
-_WORD_BYTE = np.zeros(256, dtype=np.uint64)
+_WORD_BYTE = np.zeros(256, dtype=np.uint8)
 for _c in b"0123456789abcdefghijklmnopqrstuvwxyz":
     _WORD_BYTE[_c] = _c
 for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
     _WORD_BYTE[_c] = _c + 32
-_MULT = 0x9E3779B97F4A7C15  # odd, so it has an inverse modulo 2**64
-_POWERS: dict[str, np.ndarray] = {}
+# The low n bytes of a uint64, for n = 0..8.
+_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection modulo 2**64
+_LONG = np.uint64(1 << 63)
 
 
-def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """MULT**i and MULT**-i modulo 2**64 for i < n (cached, grown as needed)."""
-    if len(_POWERS.get("up", ())) < n:
-        size = n + (n >> 3)
+def _word_keys(lowered: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """A uint64 key for each word ``lowered[s:e]`` (bytes, padded with 8 zeros at the end).
+
+    A word of up to 8 bytes is its own key: its bytes, little-endian, read in one gather from
+    an unaligned view (letters and digits are below 0x80, so the top bit stays 0). A longer
+    word takes 8 bytes at a time, each mixed into the key by xor and an odd multiplication,
+    and the top bit set: two long words share a key with odds of about one in 10**9 for a
+    corpus's million words; they would then count as one term.
+    """
+    words = np.ndarray(shape=(len(lowered) - 7,), dtype="<u8", buffer=lowered, strides=(1,))
+    lengths = ends - starts
+    keys = words[starts] & _LOW_BYTES[np.minimum(lengths, 8)]
+    long = np.flatnonzero(lengths > 8)
+    if len(long):
         with np.errstate(over="ignore"):
-            _POWERS["up"] = np.cumprod(np.full(size, _MULT, dtype=np.uint64)) * np.uint64(pow(_MULT, -1, 1 << 64))
-            _POWERS["down"] = np.cumprod(np.full(size, pow(_MULT, -1, 1 << 64), dtype=np.uint64)) \
-                * np.uint64(_MULT)
-    return _POWERS["up"][:n], _POWERS["down"][:n]
-
-
-def _word_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each word's bytes ``values[s:e]``: the polynomial sum of
-    ``value * MULT**offset`` (from prefix sums, so no loop per word), mixed with the length
-    and multiplied once more, so that the high bits (the hash table's slot) depend on every
-    byte. Two different words share one with odds of about
-    one in 10**9 for a corpus's million words; they would then count as one term."""
-    up, down = _powers(len(values) + 1)
-    with np.errstate(over="ignore"):
-        prefix = np.zeros(len(values) + 1, dtype=np.uint64)
-        np.cumsum(values * up[:len(values)], out=prefix[1:])
-        h = (prefix[ends] - prefix[starts]) * down[starts]
-        h ^= (ends - starts).astype(np.uint64)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-    return h
+            mixed = (keys[long] ^ lengths[long].astype(np.uint64)) * _MIX
+            at, left = starts[long] + 8, lengths[long] - 8
+            while len(at):  # the next 8 bytes of the words that still have some
+                mixed = (mixed ^ (words[at] & _LOW_BYTES[np.minimum(left, 8)])) * _MIX
+                more = left > 8
+                if not more.all():
+                    keys[long[~more]] = mixed[~more] | _LONG
+                long, mixed, at, left = long[more], mixed[more], at[more] + 8, left[more] - 8
+    return keys

@@ -101,7 +101,10 @@ class Store(Protocol):
     """What papertide needs from storage."""
 
     def ingest(self, page: Page) -> IngestResult:
-        """Merge a page's records and signals and save its checkpoint, atomically."""
+        """Merge a page's records and signals and save its checkpoint, atomically. Inside
+        ``bulk_ingest`` the page may still be committing when this returns: the next call,
+        ``refresh_term_stats`` and the end of ``bulk_ingest`` wait for it (and raise its
+        error); outside, it has committed."""
 
     def checkpoints(self, prefix: str) -> dict[str, dict]:
         """Saved sync checkpoints whose key starts with ``prefix``."""

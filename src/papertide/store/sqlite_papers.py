@@ -86,7 +86,7 @@ class PapersMixin:
             return
         try:
             behind["thread"].join()
-        except BaseException:  # Ctrl-C while waiting: still wait, the store must be whole
+        except BaseException:  # Ctrl-C while waiting: the end of bulk_ingest waits again
             self._behind = behind
             raise
         if behind["error"] is not None:

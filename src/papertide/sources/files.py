@@ -31,6 +31,7 @@ from papertide.sources import hf_daily
 from papertide.sources.base import Page, SyncRequest
 from papertide.sources.links import find_code_links
 
+
 def parse_arxiv_line(obj: Any, *, max_abstract_chars: int = 20000) -> PaperRecord:
     """One arXiv JSONL object (the shared-data format) -> a record."""
     if not isinstance(obj, dict):
@@ -52,21 +53,19 @@ def parse_arxiv_line(obj: Any, *, max_abstract_chars: int = 20000) -> PaperRecor
     )
 
 
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as raw:
+        return raw.read(2) == b"\x1f\x8b"
+
+
 def _open(path: Path) -> io.BufferedIOBase:
-    raw = path.open("rb")
-    if raw.read(2) != b"\x1f\x8b":
-        raw.seek(0)
-        return raw  # type: ignore[return-value]
-    raw.close()
-    # A large C-level buffer: lines are then split without a Python call per line.
-    return io.BufferedReader(gzip.GzipFile(path, "rb"), 1 << 20)  # type: ignore[arg-type]
+    """The file to read whole (a saved JSON array), gzip or not; ``_lines`` streams one."""
+    return gzip.GzipFile(path, "rb") if _is_gzip(path) else path.open("rb")  # type: ignore[return-value]
 
 
 def _lines(path: Path) -> Iterator[bytes]:
     """The file's lines (without their line breaks); gzip is decompressed by a thread."""
-    with path.open("rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    if not gzipped:
+    if not _is_gzip(path):
         with path.open("rb", buffering=1 << 20) as handle:
             yield from (line.rstrip(b"\n") for line in handle)
         return

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from papertide.index.keyword_index import Builder
 from papertide.index import phrases
+from papertide.index.keyword_index import Builder
 from papertide.index.phrases import PhraseCounter
 from papertide.index.query import parse_query
 from papertide.model import make_record

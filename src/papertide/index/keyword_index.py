@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from array import array
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from papertide.index.phrases import PhraseCounter, PhraseIndex
 log = logging.getLogger(__name__)
 
 # (pk, id, title, abstract, author_names, published, categories): categories as a list, or
-# as the JSON text the store keeps (decoded all at once when the index is laid out)
+# as the JSON text the store keeps (parsed a batch at a time as papers are added)
 PaperRow = tuple[int, str, str, str, str, str, Sequence[str] | str]
 
 

@@ -6,8 +6,8 @@ written enough papers (``FOLLOW_AFTER``), the store starts ``python -m
 papertide.store.keyword_follow DB SCRATCH``: it reads every paper already stored, then each
 page's new papers once that page has committed (its own connection, which only reads,
 so the writer never waits), and counts their terms. After each page a thread of it
-checkpoints the WAL, which the writer then leaves to it. When the ingest ends, it reads again the
-papers changed after they were counted, checks that it has seen exactly the papers of
+checkpoints the WAL, which the writer then leaves to it. When the ingest ends, it reads
+again the papers changed after they were counted, checks that it has seen exactly the papers of
 the store's current state, and saves the index beside the store; the store then loads
 it like any saved index. Anything else (the follower died, fell behind, or saw a
 different state) and the store rebuilds the index the ordinary way.
@@ -32,7 +32,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
 
 from papertide.index.bm25 import BM25Params
 from papertide.index.keyword_index import Builder, PaperRow

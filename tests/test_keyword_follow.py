@@ -4,6 +4,7 @@ failure must fall back to that rebuild."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -12,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from papertide.index.bm25 import DEFAULT_BM25
 from papertide.index.keyword_index import Builder, KeywordIndex, build
 from papertide.model import make_record
 from papertide.sources.base import Page, SyncRequest
 from papertide.store import open_store
-from papertide.store.keyword_follow import KeywordFollower
+from papertide.store.keyword_follow import LAST_PK, KeywordFollower, follow, paper_rows
 from papertide.sync import run_sync
 
 WORDS = "graph neural network segmentation retrieval clinical language model volume ct mri".split()
@@ -121,16 +123,56 @@ def test_the_builder_counts_again_only_papers_whose_text_changed() -> None:
         builder.update([(99, *rows[0][1:])])
 
 
-def test_the_follower_checkpoints_the_wal_while_the_writer_does_not(tmp_path: Path, caplog) -> None:
-    pages = [[paper(n) for n in range(lo, lo + 300)] for lo in range(0, 900, 300)]
-    store, report, _ = sync(tmp_path, pages, caplog)
-    assert "built alongside the import" in caplog.text
-    # The database file itself (not the WAL; far under SQLite's 1,000-page autocheckpoint)
-    # holds every page: the follower copied them in.
-    alone = sqlite3.connect((tmp_path / "p.db").resolve().as_uri() + "?immutable=1", uri=True)
-    assert alone.execute("SELECT count(*) FROM papers").fetchone()[0] == 900
-    alone.close()
+def papers_in_the_file(db: Path) -> int:
+    """Papers in the database file itself, whatever the WAL holds."""
+    alone = sqlite3.connect(db.resolve().as_uri() + "?immutable=1", uri=True)
+    try:
+        return alone.execute("SELECT count(*) FROM papers").fetchone()[0]
+    finally:
+        alone.close()
+
+
+def test_the_follower_checkpoints_the_wal_that_the_writer_leaves_to_it(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    open_store(str(db)).close()  # the schema in the file
+    store = open_store(str(db))
+    other = sqlite3.connect(db)  # another connection keeps the store on its WAL
+    other.execute("SELECT count(*) FROM papers").fetchone()
+    store.db.execute("PRAGMA wal_autocheckpoint = 0")  # as the writer does while a follower runs
+    store.ingest(Page(records=[paper(n) for n in range(300)], fetched=300))
+    assert papers_in_the_file(db) == 0  # all in the WAL
+    uid, generation = store.db.execute("SELECT store_uid, generation FROM keyword_state").fetchone()
+    finish = {"signature": {"store": uid, "generation": generation}, "params": DEFAULT_BM25.as_dict()}
+    replies: list[dict] = []
+    follow(db, [json.dumps({"rows": [1, LAST_PK], "changed": []}), json.dumps({"finish": finish})], replies.append)
+    assert replies[0]["ok"] and papers_in_the_file(db) == 300  # copied in before it answered
+    other.close()
+
+
+def test_the_follower_holds_no_lock_while_it_counts_what_it_read(tmp_path: Path) -> None:
+    # On a rollback journal a writer cannot commit while a reader holds its lock: the follower
+    # reads each statement whole before counting a paper of it.
+    db = tmp_path / "p.db"
+    store = open_store(str(db))
+    store.ingest(Page(records=[paper(n) for n in range(3000)], fetched=3000))
+    store.db.execute("PRAGMA journal_mode = DELETE")
+    rows = paper_rows(sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True))
+    assert next(rows)[0] == 1  # being counted
+    store.db.execute("PRAGMA busy_timeout = 0")  # "database is locked" at once if it must wait
+    store.db.execute("UPDATE papers SET title = 'Renamed' WHERE pk = 3000")
+    assert len(list(rows)) == 2999
+
+
+def test_a_sync_beside_a_reader_leaves_the_writer_checkpointing_again(tmp_path: Path, caplog) -> None:
+    open_store(str(tmp_path / "p.db")).close()
+    other = sqlite3.connect(tmp_path / "p.db")  # keeps the store on its WAL
+    other.execute("SELECT count(*) FROM papers").fetchone()
+    store, report, built = sync(tmp_path, [[paper(n) for n in range(lo, lo + 300)] for lo in range(0, 900, 300)],
+                                caplog)
+    assert "built alongside the import" in caplog.text and built.n_docs == 900
+    assert papers_in_the_file(tmp_path / "p.db") == 900
     assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # the writer's own again
+    other.close()
 
 
 def test_a_dead_follower_falls_back_to_an_ordinary_rebuild(tmp_path: Path, caplog, monkeypatch) -> None:
@@ -157,8 +199,6 @@ def test_small_syncs_do_not_start_a_follower(tmp_path: Path, monkeypatch) -> Non
 
 @pytest.mark.parametrize("bad", ["not json", '{"rows": [1]}'])
 def test_a_garbled_message_ends_the_follower_with_one_error(tmp_path: Path, bad: str) -> None:
-    from papertide.store.keyword_follow import follow
-
     open_store(str(tmp_path / "p.db")).close()
     replies = []
     with pytest.raises(ValueError):

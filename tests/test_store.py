@@ -407,6 +407,72 @@ def test_a_page_that_fails_to_commit_behind_the_sync_stops_it_and_is_not_stored(
     assert (report.new, store.count()) == (15, 25) and fts_ok(store)
 
 
+class Watched:
+    """The files source, calling ``look()`` between its pages (while the sync runs)."""
+
+    name = "files"
+
+    def __init__(self, inner: FilesSource, look: Any) -> None:
+        self.inner, self.look, self.seen = inner, look, []
+
+    def pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Iterator[Page]:
+        for n, page in enumerate(self.inner.pages(request, checkpoints)):
+            if n:
+                self.seen.append(self.look())
+            yield page
+
+
+def journal_in_file(db: Path) -> str:
+    """What the database file's header says: bytes 18-19 are 2 for WAL, 1 for a rollback journal."""
+    with db.open("rb") as handle:
+        handle.seek(18)
+        return {b"\x02\x02": "wal", b"\x01\x01": "rollback"}[handle.read(2)]
+
+
+def watched_import(store: SQLiteStore, db: Path, numbered: Path, look: Any) -> Watched:
+    source = Watched(FilesSource(settings_for(db, batch_size=10)), look)
+    run_sync(source, SyncRequest(paths=[str(numbered)]), store)
+    return source
+
+
+def test_a_sync_writes_on_a_rollback_journal_and_leaves_the_store_on_its_wal(store: SQLiteStore, db: Path,
+                                                                              numbered: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):  # interrupted, a sync still puts the WAL back
+        run_sync(StopsAfter(FilesSource(settings_for(db, batch_size=10)), pages=1),
+                 SyncRequest(paths=[str(numbered)]), store)
+    assert journal_in_file(db) == "wal" and store.count() == 10
+    # Each page is written once, into the database file, instead of into the WAL and again.
+    source = watched_import(store, db, numbered, lambda: (journal_in_file(db), db.with_name("store.db-wal").exists()))
+    assert source.seen == [("rollback", False)]
+    assert journal_in_file(db) == "wal" and store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.count() == 25 and fts_ok(store)
+
+
+def test_a_store_opened_during_a_sync_reads_it_and_the_sync_goes_on_with_the_wal(store: SQLiteStore, db: Path,
+                                                                               numbered: Path) -> None:
+    readers: list[SQLiteStore] = []
+
+    def open_and_count() -> tuple[int, str]:
+        readers.append(open_store(str(db)))  # puts the WAL back at once, without waiting
+        return readers[-1].count(), journal_in_file(db)
+
+    source = watched_import(store, db, numbered, open_and_count)
+    assert [mode for _, mode in source.seen] == ["wal", "wal"]  # the second page: the sync's connection followed
+    assert source.seen[0][0] >= 10  # what had committed, whole pages
+    assert store.count() == readers[0].count() == 25 and fts_ok(store)
+    for reader in readers:
+        reader.close()
+
+
+def test_a_sync_beside_another_open_connection_stays_on_the_wal(store: SQLiteStore, db: Path, numbered: Path) -> None:
+    other = sqlite3.connect(db)
+    other.execute("SELECT count(*) FROM papers").fetchone()  # opens the WAL
+    source = watched_import(store, db, numbered, lambda: journal_in_file(db))
+    assert source.seen == ["wal", "wal"]
+    assert other.execute("SELECT count(*) FROM papers").fetchone()[0] == 25
+    other.close()
+
+
 def test_unreadable_file_fails_cleanly_after_earlier_pages(store: SQLiteStore, db: Path, tmp_path: Path) -> None:
     rows = [arxiv(f"2505.{n:05d}", f"Paper {n}", abstract=secrets.token_hex(400)) for n in range(1, 4001)]
     whole = write(tmp_path / "whole.jsonl.gz", rows)

@@ -4,9 +4,10 @@ A bulk import spends its time in SQLite on one core; working out the keyword ind
 from the same papers is numpy work that can run on the other. Once an ingest has
 written enough papers (``FOLLOW_AFTER``), the store starts ``python -m
 papertide.store.keyword_follow DB SCRATCH``: it reads every paper already stored, then each
-page's new papers once that page has committed (its own connection, which only reads,
-so the writer never waits), and counts their terms. After each page a thread of it
-checkpoints the WAL, which the writer then leaves to it. When the ingest ends, it reads
+page's new papers once that page has committed (its own connection, which only reads, a
+few thousand papers per statement so that it never holds the writer up for long), and
+counts their terms. If the store is on its WAL, a thread of it checkpoints the WAL after
+each page, which the writer then leaves to it. When the ingest ends, it reads
 again the papers changed after they were counted, checks that it has seen exactly the papers of
 the store's current state, and saves the index beside the store; the store then loads
 it like any saved index. Anything else (the follower died, fell behind, or saw a
@@ -48,8 +49,8 @@ _MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": st
 FOLLOW_AFTER = 5_000  # papers one ingest writes before its keyword index is built alongside (one default page)
 FINISH_TIMEOUT_S = 600.0
 LAST_PK = 2**62  # above any paper's key
-_ROWS = ("SELECT pk, id, title, abstract, author_names, published, categories FROM papers "
-         "WHERE pk BETWEEN ? AND ? ORDER BY pk")
+READ_AT_ONCE = 2048  # papers read in one statement, before any is counted
+_COLUMNS = "SELECT pk, id, title, abstract, author_names, published, categories FROM papers"
 
 
 class KeywordFollower:
@@ -234,20 +235,26 @@ def _finish(db: sqlite3.Connection, builder: Builder, changed: set[int], folder:
 
 
 def paper_rows(db: sqlite3.Connection, first: int = 0, last: int = LAST_PK) -> Iterator[PaperRow]:
-    """What the keyword index reads of papers ``first..last`` (pks), in pk order."""
-    return _read(db, _ROWS, (first, last))
+    """What the keyword index reads of papers ``first..last`` (pks), in pk order.
+
+    Each statement is read to its end before its papers are counted: outside a
+    transaction that lets go of the read lock, which a writer on a rollback journal
+    (``bulk_ingest``) waits for before it can commit."""
+    while rows := _read(db, f"{_COLUMNS} WHERE pk BETWEEN ? AND ? ORDER BY pk LIMIT ?", (first, last, READ_AT_ONCE)):
+        yield from rows
+        first = rows[-1][0] + 1
 
 
 def changed_rows(db: sqlite3.Connection, pks: list[int]) -> Iterator[PaperRow]:
     """What the keyword index reads of the papers ``pks`` (those still stored)."""
     for chunk in _chunks(pks):
-        yield from _read(db, _ROWS.replace("BETWEEN ? AND ?", f"IN ({','.join('?' * len(chunk))})"), chunk)
+        yield from _read(db, f"{_COLUMNS} WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
 
 
-def _read(db: sqlite3.Connection, sql: str, params: tuple | list) -> Iterator[PaperRow]:
+def _read(db: sqlite3.Connection, sql: str, params: tuple | list) -> list[PaperRow]:
     cursor = db.cursor()
     cursor.row_factory = None
-    return cursor.execute(sql, params)  # SQLite's own tuples; categories stay JSON text
+    return cursor.execute(sql, params).fetchall()  # SQLite's own tuples; categories stay JSON text
 
 
 def main() -> int:

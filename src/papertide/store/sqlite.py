@@ -1,4 +1,5 @@
-"""The SQLite backend: one file, WAL journal, FTS5 keyword index."""
+"""The SQLite backend: one file, WAL journal (a rollback journal while a sync has it to
+itself, see ``SearchMixin.bulk_ingest``), FTS5 keyword index."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from papertide.store.sqlite_digest import DigestMixin
 from papertide.store.sqlite_papers import PapersMixin
 from papertide.store.sqlite_search import SearchMixin
 from papertide.store.sqlite_signals import SignalsMixin
+from papertide.store.sqlite_util import BUSY_TIMEOUT_MS
 from papertide.store.sqlite_vectors import VectorsMixin
 from papertide.store.sqlite_web import WebMixin
 
@@ -36,7 +38,7 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
             if path != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")

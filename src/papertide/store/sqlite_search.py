@@ -22,7 +22,7 @@ from papertide.index import keyword_index as kwi
 from papertide.index.bm25 import DEFAULT_BM25, BM25Params
 from papertide.store import keyword_files, keyword_follow
 from papertide.store.base import Filters, TermStat
-from papertide.store.sqlite_util import _chunks
+from papertide.store.sqlite_util import BUSY_TIMEOUT_MS, _chunks
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,15 @@ class SearchMixin:
     @contextmanager
     def bulk_ingest(self) -> Iterator[None]:
         """Around a sync: once it has written ``follow_after`` papers, the keyword index is
-        built beside it in another process (store/keyword_follow.py) and ready when it ends."""
+        built beside it in another process (store/keyword_follow.py) and ready when it ends.
+
+        Meanwhile the store keeps a rollback journal instead of the WAL, if no other
+        connection has it open: each page is then written once, into the database file,
+        rather than into the WAL and again by a checkpoint. A connection opened meanwhile
+        (``open_store``) puts the WAL back, and this one follows; the end of the sync puts
+        it back in any case."""
         self._bulk = {"written": 0, "follower": None}
+        rollback = self._leave_wal()
         try:
             yield
         finally:
@@ -53,6 +60,27 @@ class SearchMixin:
             if follower:
                 follower.close()
             self._checkpoint_here(True)
+            if rollback:
+                self._back_to_wal()
+
+    def _leave_wal(self) -> bool:
+        """Switch to a rollback journal if the store is in WAL mode and no other connection
+        has it open (never waiting for one); True if switched."""
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            return False
+        self.db.execute("PRAGMA busy_timeout = 0")
+        try:
+            return self.db.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+        except sqlite3.OperationalError:  # "database is locked": another connection has it open
+            return False
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    def _back_to_wal(self) -> None:
+        try:
+            self.db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:  # the next open_store tries again
+            log.warning("the store stays on a rollback journal until it is next opened (%s)", exc)
 
     def _committed(self, first: int, last: int, changed: list[int]) -> None:
         """Called by ingest after each page's commit: new papers first..last, changed pks."""

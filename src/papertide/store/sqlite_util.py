@@ -6,6 +6,7 @@ from typing import Any, Iterator
 
 from papertide.store import merge
 
+BUSY_TIMEOUT_MS = 10_000  # how long a connection waits for another's lock
 _MAX_VARS = 900  # stay under SQLite's bound-parameter limit
 _COLUMNS = ("id", *merge.FIELDS, "author_names", "added_at", "changed_at")
 

@@ -445,6 +445,7 @@ def test_a_sync_writes_on_a_rollback_journal_and_leaves_the_store_on_its_wal(sto
     source = watched_import(store, db, numbered, lambda: (journal_in_file(db), db.with_name("store.db-wal").exists()))
     assert source.seen == [("rollback", False)]
     assert journal_in_file(db) == "wal" and store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again (FULL on the journal)
     assert store.count() == 25 and fts_ok(store)
 
 

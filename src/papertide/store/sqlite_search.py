@@ -70,17 +70,22 @@ class SearchMixin:
             return False
         self.db.execute("PRAGMA busy_timeout = 0")
         try:
-            return self.db.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+            left = self.db.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
         except sqlite3.OperationalError:  # "database is locked": another connection has it open
-            return False
+            left = False
         finally:
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if left:  # NORMAL is safe with a WAL; a rollback journal needs FULL to survive a power cut
+            self.db.execute("PRAGMA synchronous = FULL")
+        return left
 
     def _back_to_wal(self) -> None:
         try:
             self.db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError as exc:  # the next open_store tries again
             log.warning("the store stays on a rollback journal until it is next opened (%s)", exc)
+        else:
+            self.db.execute("PRAGMA synchronous = NORMAL")
 
     def _committed(self, first: int, last: int, changed: list[int]) -> None:
         """Called by ingest after each page's commit: new papers first..last, changed pks."""

@@ -465,6 +465,24 @@ def test_a_store_opened_during_a_sync_reads_it_and_the_sync_goes_on_with_the_wal
         reader.close()
 
 
+def test_opening_a_store_whose_sync_holds_the_rollback_journals_lock_waits_for_it(db: Path) -> None:
+    open_store(str(db)).close()
+    writer = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode = DELETE")
+    writer.execute("BEGIN IMMEDIATE")  # a page being written
+    writer.execute("INSERT INTO checkpoints (key, value, updated_at) VALUES ('k', '{}', '')")
+    # SQLite refuses the switch back to the WAL at once while that lock is held.
+    committer = threading.Timer(0.3, writer.execute, ("COMMIT",))
+    committer.start()
+    try:
+        reader = open_store(str(db))
+    finally:
+        committer.join()
+    assert journal_in_file(db) == "wal" and reader.checkpoints("k") == {"k": {}}
+    reader.close()
+    writer.close()
+
+
 def test_a_sync_beside_another_open_connection_stays_on_the_wal(store: SQLiteStore, db: Path, numbered: Path) -> None:
     other = sqlite3.connect(db)
     other.execute("SELECT count(*) FROM papers").fetchone()  # opens the WAL

@@ -421,6 +421,21 @@ def test_store_without_keyword_state_falls_back_to_fts(store) -> None:
     assert set(ids(store, "neural -graph")) == {"2501.00004"}
 
 
+def test_term_stats_count_the_papers_holding_each_words_term(store) -> None:
+    tokens = ["Graphs", "graph", "neural", "schrödinger", "zzzunseen", "!!"]
+    # "graph(s)": papers 1, 2, 3, 6; "neural": 1, 2, 4, 6; Schrödinger: 5 (title and abstract)
+    expected = [("Graphs", "graph", 4), ("graph", "graph", 4), ("neural", "neural", 4),
+                ("schrödinger", "schroding", 1), ("zzzunseen", "zzzunseen", 0)]
+    assert [(s.token, s.term, s.docs) for s in store.term_stats(tokens)] == expected
+    assert store.db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'term_docs'").fetchone()[0] == 0
+    add(store, dict(id="2501.00007", title="Graph rewiring", abstract="Rewiring.", authors=["A B"],
+                    categories=["cs.LG"], published="2026-03-01"))
+    assert store.term_stats(["graph"])[0].docs == 5  # the index follows the papers
+    store.db.execute("DROP TABLE keyword_state")  # a store without an in-memory index: FTS5's own counts
+    assert [(s.token, s.docs) for s in store.term_stats(["graph", "neural", "zzzunseen"])] == \
+        [("graph", 5), ("neural", 4), ("zzzunseen", 0)]
+
+
 def test_in_memory_store_and_wrappers_that_narrow_keyword_search() -> None:
     mem = open_store(":memory:")
     add(mem, *PAPERS)

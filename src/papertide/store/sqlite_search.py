@@ -115,28 +115,40 @@ class SearchMixin:
             self._checkpoints = on
 
     def term_stats(self, tokens: list[str]) -> list[TermStat]:
+        """Each token's term and document count in the in-memory keyword index (FTS5's
+        vocabulary instead for a store without one)."""
         if not tokens:
             return []
+        index = self.keyword_index()
+        if index is None:
+            return self._fts_term_stats(tokens)
+        analyzer, vocabulary, matrix = index.analyzer, index.vocabulary, index.matrix
+        stats = []
+        for token in tokens:
+            words = analyzer.words(token)
+            if words:
+                term = analyzer.term(words[-1])
+                tid = vocabulary.get(term)
+                stats.append(TermStat(token, term, 0 if tid is None else matrix.df(tid)))
+        return stats
+
+    def _fts_term_stats(self, tokens: list[str]) -> list[TermStat]:
         self.db.execute("DELETE FROM temp.analyze")
         self.db.executemany("INSERT INTO temp.analyze (rowid, t) VALUES (?, ?)", enumerate(tokens, 1))
         terms = dict(self.db.execute("SELECT doc, term FROM temp.analyze_terms").fetchall())
         docs: dict[str, int] = {}
-        wanted = list(set(terms.values()))
-        for chunk in _chunks(wanted):
-            marks = ",".join("?" * len(chunk))
-            docs.update(self.db.execute(
-                f"SELECT term, docs FROM term_docs WHERE term IN ({marks})", chunk).fetchall())
-        return [TermStat(tok, terms[i], docs.get(terms[i], 0))
-                for i, tok in enumerate(tokens, 1) if i in terms]
+        for chunk in _chunks(list(set(terms.values()))):
+            marks = ",".join("?" * len(chunk))  # fts5vocab reads each of these terms' postings
+            docs.update(self.db.execute(f"SELECT term, doc FROM papers_vocab WHERE term IN ({marks})", chunk).fetchall())
+        return [TermStat(tok, terms[i], docs.get(terms[i], 0)) for i, tok in enumerate(tokens, 1) if i in terms]
 
     def refresh_term_stats(self) -> None:
-        """Recount every term's documents (about a second per 100k papers) and bring the
-        in-memory keyword index up to date (about 15 s per 100k papers when it changed).
-        A follower building the index beside an import finishes it meanwhile."""
+        """Bring the in-memory keyword index, which holds the term statistics, up to date
+        (about 15 s per 100k papers when it changed). A follower building the index beside
+        an import finishes it meanwhile."""
         self.wait_for_commit()
         follower = self._bulk and self._bulk["follower"]
         if not follower:
-            self._count_term_docs()
             self.keyword_index()
             return
         self._bulk["follower"] = None
@@ -144,9 +156,8 @@ class SearchMixin:
         try:
             if signature:
                 follower.start_finish(signature, DEFAULT_BM25)
-            self._count_term_docs()
-            # While the follower finishes: what this commit left in the WAL, so that
-            # closing the store has nothing left to copy.
+            # While the follower finishes: what the last commit left in the WAL (if the store
+            # is on its WAL), so that closing the store has nothing left to copy.
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             saved = bool(signature) and follower.finished()
         finally:
@@ -156,16 +167,6 @@ class SearchMixin:
         else:
             log.info("keyword index built alongside the import was not used (%s); rebuilding", follower.broken)
             self.keyword_index()
-
-    def _count_term_docs(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute("DELETE FROM term_docs")
-            self.db.execute("INSERT INTO term_docs (term, docs) SELECT term, doc FROM papers_vocab")
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def keyword_search(self, match: str, filters: Filters, limit: int,
                        weights: tuple[float, float, float]) -> list[tuple[str, float]]:

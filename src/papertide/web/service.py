@@ -99,7 +99,7 @@ class SerializedStore:
     keyword index (about 110 MB of RSS each, see docs/web.md); calls are short and
     the GIL serializes most of their work anyway. Every method call holds the lock
     for its whole length, so a method's statements never interleave with another's
-    (``term_stats`` fills and reads a scratch table, for one).
+    (``term_stats`` without a keyword index fills and reads a scratch table, for one).
     """
 
     def __init__(self, store: Store) -> None:

@@ -46,6 +46,10 @@ class PapersMixin:
     _behind: dict | None = None  # the page committing on a thread: thread, written, error
 
     def ingest(self, page: Page) -> IngestResult:
+        # Each record's columns as a new paper (nearly every paper of an import), encoded
+        # before waiting for the page that may still be committing behind: pure Python
+        # that would otherwise lengthen the time this connection holds the write lock.
+        fresh = {record.id: merge.new_values(record) for record in page.records}
         self.wait_for_commit()
         now = utc_now()
         if not self._writer_cache:
@@ -55,7 +59,7 @@ class PapersMixin:
             self._writer_cache = True
         try:
             self.db.execute("BEGIN IMMEDIATE")
-            result, written, last_steps = self._write_records(page.records, now)
+            result, written, last_steps = self._write_records(page.records, now, fresh)
             if page.checkpoint_key is not None:
                 self.db.execute(
                     "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) "
@@ -116,10 +120,11 @@ class PapersMixin:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
-    def _write_records(self, records: list[PaperRecord], now: str
+    def _write_records(self, records: list[PaperRecord], now: str, fresh: dict[str, tuple]
                        ) -> tuple[IngestResult, tuple[int, int, list[int]], list[tuple[str, tuple]]]:
         """Counts; what was written for derived indexes (new pks first..last, changed pks);
-        and the statements that index the new papers, which the transaction still needs."""
+        and the statements that index the new papers, which the transaction still needs.
+        ``fresh``: ``merge.new_values`` of each id's last record."""
         existing = self._rows_by_id(list(dict.fromkeys(r.id for r in records)))
         # A paper new to the store and seen once in the page stays a record until written.
         merged: dict[str, _Row | PaperRecord] = {}
@@ -137,7 +142,7 @@ class PapersMixin:
         new = [pid for pid in merged if pid not in existing]
         changed = [pid for pid in merged if pid in existing and merged[pid] != existing[pid][1]]
         with self._fts_by_page() as bulk:
-            first, last_steps = self._insert_papers(new, merged, pks, now, bulk)
+            first, last_steps = self._insert_papers(new, merged, fresh, pks, now, bulk)
             touched = self._update_papers(changed, merged, existing, bulk)
             if bulk and (new or touched):  # what the triggers do for every other write
                 self.db.execute("UPDATE keyword_state SET generation = generation + 1 WHERE id = 1")
@@ -163,8 +168,8 @@ class PapersMixin:
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fts_bulk_write'").fetchone() is not None
         return self._bulk_fts
 
-    def _insert_papers(self, ids: list[str], merged: dict[str, _Row | PaperRecord], pks: dict[str, int],
-                       now: str, bulk: bool) -> tuple[int, list[tuple[str, tuple]]]:
+    def _insert_papers(self, ids: list[str], merged: dict[str, _Row | PaperRecord], fresh: dict[str, tuple],
+                       pks: dict[str, int], now: str, bulk: bool) -> tuple[int, list[tuple[str, tuple]]]:
         """Insert new papers; returns the first pk they were given (the rest follow it), and
         the statements that index them (FTS5, categories), to run before the COMMIT."""
         if not ids:
@@ -176,7 +181,7 @@ class PapersMixin:
         for pk, pid in enumerate(ids, first):
             pks[pid] = pk
             row = merged[pid]
-            values = merge.new_values(row) if isinstance(row, PaperRecord) else merge.encode_values(row)
+            values = fresh[pid] if isinstance(row, PaperRecord) else merge.encode_values(row)  # seen once, or merged
             rows.append((pk, pid, *values, now, now))
         marks = ", ".join("?" * len(_PAPER_COLUMNS))
         self.db.executemany(f"INSERT INTO papers ({', '.join(_PAPER_COLUMNS)}) VALUES ({marks})", rows)

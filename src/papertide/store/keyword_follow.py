@@ -36,7 +36,7 @@ from pathlib import Path
 
 from papertide.index.bm25 import BM25Params
 from papertide.index.keyword_index import Builder, PaperRow
-from papertide.store.sqlite_util import _chunks
+from papertide.store.sqlite_util import BUSY_TIMEOUT_MS, _chunks
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,9 @@ def follow(db_path: Path, messages, reply, spill: Path | None = None) -> None:
     folder = keyword_files.folder_for(db_path)
     folder.mkdir(parents=True, exist_ok=True)
     spill = spill or Path(tempfile.mkdtemp(prefix="follow-", dir=folder))
-    db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
+    # It waits as long as the writer would for a lock: on a rollback journal each commit
+    # of the writer keeps readers out while it writes.
+    db = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     # The writer leaves checkpoints to this process while it runs: copying the WAL's pages
     # into the database is I/O better spent here, on a thread, beside the counting.
     checkpoints = Checkpoints(db_path)

@@ -243,7 +243,8 @@ class SearchMixin:
         # A connection of its own: its snapshot (signature and rows agree) cannot clash
         # with a transaction another thread runs on the store's shared connection.
         in_memory = str(self.path) == ":memory:"
-        db = self.db if in_memory else sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
+        db = self.db if in_memory else sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True,
+                                                       timeout=BUSY_TIMEOUT_MS / 1000)
         cursor = db.cursor()
         cursor.row_factory = None
         try:

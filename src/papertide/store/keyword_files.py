@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +45,14 @@ def save(index: KeywordIndex, folder: Path) -> None:
     if index.phrases is not None:
         arrays |= {"phrase_keys": index.phrases.keys, "phrase_buckets": index.phrases.bucket_ptr,
                    "phrase_indptr": index.phrases.indptr, "phrase_docs": index.phrases.docs}
-    for name, array in arrays.items():
-        np.save(folder / f"{token}.{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
     terms = sorted(index.vocabulary, key=index.vocabulary.__getitem__)
-    _write_json(folder / f"{token}.terms.json", terms)
-    _write_json(folder / f"{token}.ids.json", index.ids)
+    writes = [(_save_array, folder / f"{token}.{name}.npy", np.ascontiguousarray(array))
+              for name, array in arrays.items()]
+    writes += [(_write_json, folder / f"{token}.terms.json", terms), (_write_json, folder / f"{token}.ids.json", index.ids)]
+    # Two at a time: writing a file lets go of the GIL, and the largest arrays are 40 MB each.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="papertide-save") as pool:
+        for done in [pool.submit(write, path, value) for write, path, value in writes]:
+            done.result()  # raises what a write raised
     previous = _read_meta(folder)
     meta = {"format": FORMAT, "token": token, "signature": index.signature,
             "params": index.params.as_dict(), "categories": index.categories,
@@ -100,6 +104,10 @@ def _read_meta(folder: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    np.save(path, array, allow_pickle=False)
 
 
 def _write_json(path: Path, value: object) -> None:

@@ -592,7 +592,7 @@ def test_clean_text_fast_path_equals_the_regex_rules(text: str, keep_newlines: b
 
 _URL_BITS = ["https://", "http://", "HTTP://", "github.com/", "GitHub.com/", "gitlab.com/", "huggingface.co/spaces/",
              "bitbucket.org/", "codeberg.org/", "www.", "owner", "/repo", ".git", "\n", " ", ".", "-", "_", "/", "x",
-             "é", "ı", "\u212a", "git", "hub", "ht", "tp", "s://"]
+             "é", "ı", "\u212a", "git", "hub", "ht", "tp", "s://", ":", "https:", "//"]
 
 
 @hsettings(max_examples=400, deadline=None)

@@ -42,11 +42,12 @@ _CODE_HOSTS = ("github", "gitlab", "bitbucket", "codeberg", "huggingface")
 def _code_link_span(text: Any) -> str:
     """The part of ``text`` where ``code_links`` can find a link ('' when none can be there).
 
-    A cheap test that spares most texts the regexes: every link needs 'http' and one of
+    A cheap test that spares most texts the regexes: every link needs ':/' as it is in
+    the text (the rejoining of wrapped lines happens after a '/' only), 'http' and one of
     the host names, and none starts before the first 'http' (found in the lower-cased
     text, which keeps the offsets of ASCII text).
     """
-    if not isinstance(text, str) or not text:
+    if not isinstance(text, str) or ":/" not in text:
         return ""
     if not text.isascii():
         return text  # non-ASCII letters match case-insensitively in ways str.lower() differs

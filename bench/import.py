@@ -7,9 +7,10 @@ other's peak RSS) on a fresh temporary store, repeated and reported as medians:
 * papertide: ``run_sync`` with the ``files`` source into a new SQLite store, exactly the
   path of ``papertide import`` (80,017 distinct papers from 84,309 lines). The time is
   split into storing the pages and what follows the last page: the refresh that
-  ``run_sync`` does at the end (``refresh_term_stats``: term statistics, and the in-memory
-  keyword index, which the follower process (store/keyword_follow.py) has been building
-  beside the pages; its CPU time and peak RSS are reported too), and closing the store.
+  ``run_sync`` does at the end (``refresh_term_stats``: the in-memory keyword index, which
+  holds the term statistics and which the follower process (store/keyword_follow.py) has
+  been building beside the pages; its CPU time and peak RSS are reported too), and closing
+  the store.
 * baseline: the same papers' (title, abstract, authors), parsed beforehand, written with
   a bare ``executemany`` into a plain FTS5 table with the same tokenizer, in
   transactions of ``batch_size`` rows: roughly the least any store can spend on the index.

@@ -202,6 +202,11 @@ def test_one_paper_three_times_in_one_page_is_one_merged_paper(store: SQLiteStor
     assert matches(store, "new") == ["2503.00040"] and matches(store, "old") == []
 
 
+def test_fts5_keeps_a_whole_page_of_terms_in_memory_before_writing_a_segment(store: SQLiteStore) -> None:
+    # 1 MB (FTS5's default) made about eight segments per page of 5,000 papers (migration 0012).
+    assert store.db.execute("SELECT v FROM papers_fts_config WHERE k = 'hashsize'").fetchone()[0] == 8 << 20
+
+
 def test_keyword_generation_moves_once_per_page_that_changes_what_the_index_holds(store: SQLiteStore, db: Path,
                                                                                   tmp_path: Path) -> None:
     def generation() -> int:

@@ -6,6 +6,7 @@ equal to the papers table, malformed records, interrupted imports and signals.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import itertools
 import json
@@ -486,6 +487,14 @@ def test_opening_a_store_whose_sync_holds_the_rollback_journals_lock_waits_for_i
     assert journal_in_file(db) == "wal" and reader.checkpoints("k") == {"k": {}}
     reader.close()
     writer.close()
+
+
+def test_a_sync_runs_the_cycle_collector_rarely_and_puts_its_thresholds_back(store: SQLiteStore, db: Path,
+                                                                             numbered: Path) -> None:
+    before = gc.get_threshold()
+    source = watched_import(store, db, numbered, gc.get_threshold)
+    assert all(during[0] >= 100_000 for during in source.seen) and len(source.seen) == 2
+    assert gc.get_threshold() == before and store.count() == 25
 
 
 def test_a_sync_beside_another_open_connection_stays_on_the_wal(store: SQLiteStore, db: Path, numbered: Path) -> None:

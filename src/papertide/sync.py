@@ -7,8 +7,11 @@ resumes from there.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -50,7 +53,7 @@ def run_sync(source: Source, request: SyncRequest, store: Store,
     """Store every page the source yields; return the running totals."""
     report = SyncReport(source=source.name)
     checkpoints = store.checkpoints(source.name + ":")
-    with store.bulk_ingest():
+    with store.bulk_ingest(), rare_cycle_collection():
         try:
             for page in source.pages(request, checkpoints):
                 _add_page(report, page, store.ingest(page))
@@ -64,6 +67,20 @@ def run_sync(source: Source, request: SyncRequest, store: Store,
             raise
         _refresh(store, report)
     return report
+
+
+@contextmanager
+def rare_cycle_collection() -> Iterator[None]:
+    """Let Python's cycle collector run far less often meanwhile. A page's records hold no
+    cycles (reference counting frees them), but each makes a dozen container objects,
+    and at the default threshold (700) the collector ran about 1,600 times over an 80k
+    import, going through every live object each time: about a tenth of the writer's time."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 10, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _refresh(store: Store, report: SyncReport) -> None:

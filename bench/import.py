@@ -15,7 +15,11 @@ other's peak RSS) on a fresh temporary store, repeated and reported as medians:
   a bare ``executemany`` into a plain FTS5 table with the same tokenizer, in
   transactions of ``batch_size`` rows: roughly the least any store can spend on the index.
 
-    .venv/bin/python bench/import.py [--repeat 3] [--batch-size N] [--data ../shared/data]
+    .venv/bin/python bench/import.py [--repeat 3] [--batch-size N] [--data ../shared/data] [--against SRC]
+
+With ``--against``, the import of another version (``git worktree add /tmp/before REV``, then
+``--against /tmp/before/src``) runs right after each run of this one: on a shared machine
+whose speed drifts, only runs this close together compare.
 """
 
 from __future__ import annotations
@@ -113,12 +117,15 @@ def run_baseline(db: Path, paths: list[Path], batch_size: int | None) -> dict:
     return {"papers": len(rows), "wall": wall, "cpu": _cpu_s() - cpu, "rss_mb": _peak_rss_mb()}
 
 
-def _child(kind: str, paths: list[Path], batch_size: int | None) -> dict:
-    """Run one measurement in a fresh interpreter on a fresh store; its result as a dict."""
+def _child(kind: str, paths: list[Path], batch_size: int | None, src: Path | None = None) -> dict:
+    """Run one measurement in a fresh interpreter on a fresh store (with papertide imported
+    from ``src`` if given); its result as a dict."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src.resolve()), os.environ.get("PYTHONPATH", "")])} \
+        if src else None
     with tempfile.TemporaryDirectory(prefix="papertide-bench-") as folder:
         args = [sys.executable, __file__, "--child", kind, "--db", str(Path(folder) / "bench.db"),
                 *(["--batch-size", str(batch_size)] if batch_size else []), *map(str, paths)]
-        done = subprocess.run(args, check=True, capture_output=True, text=True)
+        done = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -131,6 +138,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (medians reported)")
     parser.add_argument("--batch-size", type=int, help="records per page (default: papertide's setting)")
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
+    parser.add_argument("--against", type=Path, metavar="SRC",
+                        help="the src/ folder of another version (a git worktree of an earlier commit, say): "
+                             "its import runs right after each of this one's, for a comparison of the same moments")
     parser.add_argument("--child", choices=["papertide", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -147,8 +157,12 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}; median of {args.repeat}", flush=True)
     ours: list[dict] = []
     base: list[dict] = []
+    other: list[dict] = []
     for n in range(1, args.repeat + 1):
         ours.append(_child("papertide", paths, args.batch_size))
+        if args.against:
+            other.append(_child("papertide", paths, args.batch_size, args.against))
+            print(f"  run {n}: this version {ours[-1]['wall']:.2f} s, the other {other[-1]['wall']:.2f} s", flush=True)
         base.append(_child("baseline", paths, args.batch_size))
         o, b = ours[-1], base[-1]
         print(f"  run {n}: papertide {o['wall']:.2f} s = pages {o['pages']:.2f} s + refresh {o['refresh']:.2f} s "
@@ -157,6 +171,10 @@ def main() -> None:
               f"peak RSS {o['follower_rss_mb']:.0f} MB; baseline {b['wall']:.2f} s (CPU {b['cpu']:.2f} s)",
               flush=True)
     _summary(ours, base)
+    if other:
+        print(f"the other version ({args.against}): {_median(other, 'wall'):.2f} s = "
+              f"{other[0]['papers'] / _median(other, 'wall'):,.0f} papers/s; this one / the other (time): "
+              f"{_median(ours, 'wall') / _median(other, 'wall'):.2f}")
 
 
 def _summary(ours: list[dict], base: list[dict]) -> None:

@@ -13,7 +13,10 @@ import json
 import re
 import secrets
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -487,6 +490,48 @@ def test_opening_a_store_whose_sync_holds_the_rollback_journals_lock_waits_for_i
     assert journal_in_file(db) == "wal" and reader.checkpoints("k") == {"k": {}}
     reader.close()
     writer.close()
+
+
+KILLED_MID_PAGE = """
+import os, signal, sys
+from papertide.settings import Settings
+from papertide.sources.base import SyncRequest
+from papertide.sources.files import FilesSource
+from papertide.store import open_store, sqlite_papers
+from papertide.sync import run_sync
+
+db, path = sys.argv[1], sys.argv[2]
+store = open_store(db)
+store._writer_cache = True  # keep SQLite's cache tiny: the page's rows spill into the file before COMMIT
+store.db.execute("PRAGMA cache_size = 5")
+real, calls = sqlite_papers.PapersMixin._finish_page, []
+
+def dies_before_the_second_commit(self, steps):
+    calls.append(1)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # as a power cut or the OOM killer would
+    real(self, steps)
+
+sqlite_papers.PapersMixin._finish_page = dies_before_the_second_commit
+run_sync(FilesSource(Settings({"db": db, "batch_size": 200}, environ={})), SyncRequest(paths=[path]), store)
+"""
+
+
+def test_a_sync_killed_mid_page_on_the_rollback_journal_is_rolled_back_when_next_opened(db: Path,
+                                                                                          tmp_path: Path) -> None:
+    rows = [arxiv(f"2505.{n:05d}", f"Paper {n} about item{n}", abstract=secrets.token_hex(400)) for n in range(1, 601)]
+    path = write(tmp_path / "many.jsonl.gz", rows)
+    open_store(str(db)).close()
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_PAGE, str(db), str(path)], capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert db.with_name("store.db-journal").stat().st_size > 0  # a hot journal: page 2 was in the file
+    store = open_store(str(db))
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert store.count() == 200 and fts_ok(store) and journal_in_file(db) == "wal"
+    report = import_files(store, db, path, batch_size=200)
+    assert (report.new, store.count()) == (400, 600) and fts_ok(store)
+    store.close()
 
 
 def test_a_sync_runs_the_cycle_collector_rarely_and_puts_its_thresholds_back(store: SQLiteStore, db: Path,

@@ -48,8 +48,8 @@ class SearchMixin:
         rather than into the WAL and again by a checkpoint. A connection opened meanwhile
         (``open_store``) puts the WAL back, and this one follows; the end of the sync puts
         it back in any case."""
-        self._bulk = {"written": 0, "follower": None}
         rollback = self._leave_wal()
+        self._bulk = {"written": 0, "follower": None}
         try:
             yield
         finally:

@@ -164,6 +164,22 @@ def test_arxiv_and_hf_records_of_one_paper_are_one_row(store: SQLiteStore, db: P
     assert fts_ok(store)
 
 
+def test_provenance_names_every_source_of_every_paper_whether_a_page_has_one_source_or_several(
+        store: SQLiteStore) -> None:
+    def record(pid: str, source: str):
+        return make_record(id=pid, source=source, title=f"Paper {pid}", authors=["A B"], categories=["cs.CL"])
+
+    store.ingest(Page(records=[record("2501.00001", "oai")]))
+    # One source: the new papers' rows come from one INSERT ... SELECT, the known paper's as before.
+    store.ingest(Page(records=[record("2501.00001", "api"), record("2501.00002", "api"), record("2501.00003", "api")]))
+    # Several sources in one page: row by row.
+    store.ingest(Page(records=[record("2501.00004", "oai"), record("2501.00004", "hf"), record("2501.00002", "hf")]))
+    sources = {pid: set(p.sources) for pid, p in store.get_many([f"2501.0000{n}" for n in range(1, 5)]).items()}
+    assert sources == {"2501.00001": {"oai", "api"}, "2501.00002": {"api", "hf"}, "2501.00003": {"api"},
+                       "2501.00004": {"oai", "hf"}}
+    assert store.db.execute("SELECT count(*) FROM provenance").fetchone()[0] == 7
+
+
 def test_importing_the_same_records_again_changes_nothing(store: SQLiteStore, db: Path, tmp_path: Path) -> None:
     rows_a = [arxiv(f"2503.{n:05d}v1", f"Paper number {n} on topic {n % 7}") for n in range(1, 60)]
     rows_h = [hf(f"2503.{n:05d}", f"HF title {n}", upvotes=n) for n in range(40, 80)]

@@ -146,7 +146,7 @@ class PapersMixin:
             touched = self._update_papers(changed, merged, existing, bulk)
             if bulk and (new or touched):  # what the triggers do for every other write
                 self.db.execute("UPDATE keyword_state SET generation = generation + 1 WHERE id = 1")
-        signals = self._record_provenance_and_signals(records, pks, now)
+        signals = self._record_provenance_and_signals(records, pks, now, (first, first + len(new) - 1), last_steps)
         result = IngestResult(new=len(new), updated=len(changed),
                               unchanged=len(merged) - len(new) - len(changed), signals=signals)
         return result, (first, first + len(new) - 1, touched), last_steps
@@ -244,10 +244,21 @@ class PapersMixin:
             pks.update(self.db.execute(f"SELECT id, pk FROM papers WHERE id IN ({marks})", chunk).fetchall())
         return pks
 
-    def _record_provenance_and_signals(self, records: list[PaperRecord], pks: dict[str, int], now: str) -> int:
-        self.db.executemany(
-            "INSERT OR IGNORE INTO provenance (pk, source, first_seen) VALUES (?, ?, ?)",
-            [(pk, source, now) for pk, source in dict.fromkeys((pks[r.id], r.source) for r in records)])
+    def _record_provenance_and_signals(self, records: list[PaperRecord], pks: dict[str, int], now: str,
+                                       new: tuple[int, int], last_steps: list[tuple[str, tuple]]) -> int:
+        """Provenance and signals of a page's records. The papers new to the store (pks
+        ``new``) of a page from one source get theirs from one statement among ``last_steps``:
+        SQLite's work alone, which the commit thread does without the GIL."""
+        sources = {r.source for r in records}
+        first, last = new
+        if len(sources) == 1 and last >= first:
+            source = sources.pop()
+            last_steps.append(("INSERT OR IGNORE INTO provenance (pk, source, first_seen) "
+                               "SELECT pk, ?, ? FROM papers WHERE pk BETWEEN ? AND ?", (source, now, first, last)))
+            rows = [(pk, source, now) for pk in dict.fromkeys(pks[r.id] for r in records) if pk < first]
+        else:
+            rows = [(pk, source, now) for pk, source in dict.fromkeys((pks[r.id], r.source) for r in records)]
+        self.db.executemany("INSERT OR IGNORE INTO provenance (pk, source, first_seen) VALUES (?, ?, ?)", rows)
         return self.add_signals([(pks[r.id], s) for r in records for s in r.signals], in_transaction=True)
 
     def add_signals(self, observations: list[tuple[int, Signal]], *, in_transaction: bool = False) -> int:

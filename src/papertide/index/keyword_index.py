@@ -203,9 +203,7 @@ class Builder:
             at = int(np.searchsorted(pks, row[0]))
             if at == len(pks) or pks[at] != row[0]:
                 raise ValueError(f"paper pk {row[0]} was never added")
-            self._paper_ids[at] = row[1]
-            self._published[at] = _day_number(row[5] or "")
-            self._cats[at] = _categories([row[6]])[0]
+            self._take_row(at, row)
             if at >= counted:
                 self._pending[at - counted] = row
                 self._texts[at] = _text_hash(row)
@@ -234,15 +232,19 @@ class Builder:
         if tuple(self.pks[first:first + len(rows)]) != tuple(r[0] for r in rows):
             raise ValueError("the papers read again are not those counted before")
         for at, row in enumerate(rows, first):
-            self._paper_ids[at] = row[1]
-            self._published[at] = _day_number(row[5] or "")
-            self._cats[at] = _categories([row[6]])[0]
+            self._take_row(at, row)
             self._texts[at] = _text_hash(row)
         counted = len(self.pks) - len(self._pending)
         if first >= counted:
             self._pending = list(rows)
         else:
             self._count(rows, first // self.chunk)
+
+    def _take_row(self, at: int, row: PaperRow) -> None:
+        """Paper number ``at``'s id, date and categories as ``row`` has them now."""
+        self._paper_ids[at] = row[1]
+        self._published[at] = _day_number(row[5] or "")
+        self._cats[at] = _categories([row[6]])[0]
 
     def finish(self, params: BM25Params = DEFAULT_BM25, signature: dict | None = None) -> KeywordIndex:
         if self._pending:

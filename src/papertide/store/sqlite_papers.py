@@ -146,10 +146,11 @@ class PapersMixin:
             touched = self._update_papers(changed, merged, existing, bulk)
             if bulk and (new or touched):  # what the triggers do for every other write
                 self.db.execute("UPDATE keyword_state SET generation = generation + 1 WHERE id = 1")
-        signals = self._record_provenance_and_signals(records, pks, now, (first, first + len(new) - 1), last_steps)
+        span = (first, first + len(new) - 1)  # the new papers' pks (empty when none)
+        signals = self._record_provenance_and_signals(records, pks, now, span, last_steps)
         result = IngestResult(new=len(new), updated=len(changed),
                               unchanged=len(merged) - len(new) - len(changed), signals=signals)
-        return result, (first, first + len(new) - 1, touched), last_steps
+        return result, (*span, touched), last_steps
 
     @contextmanager
     def _fts_by_page(self) -> Iterator[bool]:

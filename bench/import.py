@@ -73,7 +73,7 @@ def run_papertide(db: Path, paths: list[Path], batch_size: int | None) -> dict:
     report = run_sync(get_source("files", settings), SyncRequest(paths=[str(p) for p in paths]), store,
                       on_page=on_page)
     papers = store.count()
-    store.close()  # timed too: closing the last connection checkpoints what the WAL still holds
+    store.close()  # timed too: closing is part of an import (on the WAL, it checkpoints what is left)
     end = time.perf_counter()
     follower = resource.getrusage(resource.RUSAGE_CHILDREN)  # the keyword index follower, if it ran
     return {"papers": papers, "new": report.new, "skipped": report.skipped_total, "wall": end - start,

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from papertide.index.query import parse_query
+from papertide.query import parse_query
 from papertide.rank.keyword import STOPWORDS, KeywordParams
 from papertide.rank.search import search
 from papertide.settings import Settings

@@ -116,7 +116,6 @@ def build(path: Path, n_papers: int, n_obs: int) -> None:
     store = open_store(str(path))
     started = time.perf_counter()
     papers = insert_papers(store.db, n_papers, rnd)
-    store.refresh_term_stats()
     obs = observations(rnd, papers, n_obs)
     store.db.execute("BEGIN")
     store.db.executemany("INSERT INTO signals (pk, kind, source, observed_at, value) "

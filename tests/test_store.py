@@ -34,7 +34,8 @@ from papertide.sources import files as files_source
 from papertide.sources.base import Page, SyncRequest
 from papertide.sources.files import FilesSource
 from papertide.sources.links import code_links, find_code_links
-from papertide.store import merge, open_store
+from papertide.query import parse_query
+from papertide.store import Filters, merge, open_store
 from papertide.store.sqlite import SQLiteStore
 from papertide.sync import SyncReport, run_sync
 
@@ -73,16 +74,22 @@ def import_files(store: SQLiteStore, db: Path, *paths: Path, batch_size: int = 2
 
 
 def fts_ok(store: SQLiteStore) -> bool:
-    """FTS5's own check that the index holds exactly the text of the papers table."""
-    store.db.execute("INSERT INTO papers_fts (papers_fts, rank) VALUES ('integrity-check', 1)")
-    indexed = store.db.execute("SELECT count(*) FROM papers_fts_docsize").fetchone()[0]
-    return indexed == store.count()
+    """The keyword index holds every paper exactly once, and nothing else."""
+    return indexed_ids(store) == sorted(r[0] for r in store.db.execute("SELECT id FROM papers"))
+
+
+def indexed_ids(store: SQLiteStore) -> list[str]:
+    """Every id in the keyword index, as many times as it is there (sorted)."""
+    import tantivy
+
+    index = store._fresh_index()
+    searcher = index.index.searcher()
+    hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs), count=False).hits
+    return sorted(searcher.doc(address)["id"][0] for _, address in hits)
 
 
 def matches(store: SQLiteStore, query: str) -> list[str]:
-    return [r[0] for r in store.db.execute(
-        "SELECT p.id FROM papers_fts JOIN papers p ON p.pk = papers_fts.rowid WHERE papers_fts MATCH ? "
-        "ORDER BY p.id", (query,))]
+    return sorted(pid for pid, _ in store.keyword_search(parse_query(query), Filters(), 1000))
 
 
 def snapshot(store: SQLiteStore) -> dict[str, list[tuple]]:
@@ -203,7 +210,7 @@ def test_fts_index_follows_updates_that_change_indexed_text(store: SQLiteStore, 
     import_files(store, db, write(tmp_path / "a.jsonl", [arxiv("2503.00003v1", "Axolotl retina",
                                                                authors=["Ramon Cajal"])]))
     assert matches(store, "axolotl") == ["2503.00003"] and matches(store, "zebrafish") == []
-    assert matches(store, "author_names:cajal") == ["2503.00003"]
+    assert matches(store, "author:cajal") == ["2503.00003"]
     assert fts_ok(store)
     import_files(store, db, write(tmp_path / "v2.jsonl", [arxiv("2503.00003v2", "Newt cornea")]))
     assert matches(store, "newt") == ["2503.00003"] and matches(store, "axolotl") == []
@@ -220,64 +227,6 @@ def test_one_paper_three_times_in_one_page_is_one_merged_paper(store: SQLiteStor
     assert "hf" in paper.links and set(paper.sources) == {"file:arxiv", "file:hf"}
     assert [v for _, v in signals(store, "2503.00040")] == [7.0]
     assert matches(store, "new") == ["2503.00040"] and matches(store, "old") == []
-
-
-def test_fts5_keeps_a_whole_page_of_terms_in_memory_before_writing_a_segment(store: SQLiteStore) -> None:
-    # 1 MB (FTS5's default) made about eight segments per page of 5,000 papers (migration 0012).
-    assert store.db.execute("SELECT v FROM papers_fts_config WHERE k = 'hashsize'").fetchone()[0] == 8 << 20
-
-
-def test_keyword_generation_moves_once_per_page_that_changes_what_the_index_holds(store: SQLiteStore, db: Path,
-                                                                                  tmp_path: Path) -> None:
-    def generation() -> int:
-        return store.db.execute("SELECT generation FROM keyword_state").fetchone()[0]
-
-    rows = [arxiv(f"2503.{n:05d}", f"Lens {n}") for n in range(20, 30)]
-    before = generation()
-    import_files(store, db, write(tmp_path / "a.jsonl", rows), batch_size=5)
-    assert generation() == before + 2  # two pages: one bump each, not one per paper
-    import_files(store, db, write(tmp_path / "same.jsonl", rows))  # nothing changes
-    assert generation() == before + 2
-    import_files(store, db, write(tmp_path / "b.jsonl", [arxiv("2503.00020v2", "Cornea 20")]))
-    assert generation() == before + 3 and matches(store, "cornea") == ["2503.00020"]
-    store.db.execute("UPDATE papers SET title = 'Iris' WHERE id = '2503.00021'")  # outside ingest: a trigger
-    store.db.execute("INSERT INTO papers (id, title, meta_source, added_at, changed_at) "
-                     "VALUES ('doi:10.1/x', 'Pupil', 't', '', '')")
-    assert generation() == before + 5 and matches(store, "pupil") == ["doi:10.1/x"]
-
-
-def test_store_without_migration_0003_is_still_indexed_by_its_triggers(store: SQLiteStore, db: Path,
-                                                                      tmp_path: Path) -> None:
-    # A store whose migrations skipped 0003 (and 0010, which builds on it) keeps the triggers
-    # of 0001 and 0004.
-    store.db.executescript("""
-        DROP TABLE fts_bulk_write;
-        DROP TRIGGER papers_insert;
-        DROP TRIGGER papers_fts_update;
-        CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
-            INSERT INTO papers_fts (rowid, title, abstract, author_names)
-            VALUES (new.pk, new.title, new.abstract, new.author_names);
-        END;
-        CREATE TRIGGER keyword_state_insert AFTER INSERT ON papers BEGIN
-            UPDATE keyword_state SET generation = generation + 1 WHERE id = 1;
-        END;
-        DROP TRIGGER keyword_state_update;
-        CREATE TRIGGER keyword_state_update AFTER UPDATE OF title, abstract, author_names, published, categories
-        ON papers BEGIN
-            UPDATE keyword_state SET generation = generation + 1 WHERE id = 1;
-        END;
-        CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, abstract, author_names ON papers BEGIN
-            INSERT INTO papers_fts (papers_fts, rowid, title, abstract, author_names)
-            VALUES ('delete', old.pk, old.title, old.abstract, old.author_names);
-            INSERT INTO papers_fts (rowid, title, abstract, author_names)
-            VALUES (new.pk, new.title, new.abstract, new.author_names);
-        END;
-    """)
-    store._bulk_fts = None  # type: ignore[attr-defined]
-    import_files(store, db, write(tmp_path / "h.jsonl", [hf("2503.00004", "Tardigrade", authors=["Q"])]))
-    import_files(store, db, write(tmp_path / "a.jsonl", [arxiv("2503.00004v1", "Rotifer")]))
-    assert matches(store, "rotifer") == ["2503.00004"] and matches(store, "tardigrade") == []
-    assert fts_ok(store)
 
 
 # -- malformed input ----------------------------------------------------------------
@@ -357,27 +306,22 @@ def test_import_interrupted_inside_a_page_leaves_the_last_whole_page(store: SQLi
                                                                      numbered: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     calls = itertools.count(1)
-    real = SQLiteStore._record_provenance_and_signals
+    real = SQLiteStore.add_signals
 
-    def ctrl_c_on_second_page(self: SQLiteStore, *args: Any) -> int:
-        if next(calls) == 2:  # papers and their index rows are written by now: all must roll back
+    def ctrl_c_on_second_page(self: SQLiteStore, *args: Any, **kwargs: Any) -> int:
+        if next(calls) == 2:  # the page's papers are written by now: all must roll back
             raise KeyboardInterrupt
-        return real(self, *args)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(SQLiteStore, "_record_provenance_and_signals", ctrl_c_on_second_page)
+    monkeypatch.setattr(SQLiteStore, "add_signals", ctrl_c_on_second_page)
     with pytest.raises(KeyboardInterrupt):
         import_files(store, db, numbered, batch_size=10)
     assert store.count() == 10 and fts_ok(store)
-    assert store.db.execute("SELECT count(*) FROM fts_bulk_write").fetchone()[0] == 0
     monkeypatch.undo()
 
     report = import_files(store, db, numbered, batch_size=10)
     assert (report.new, store.count()) == (15, 25)
     assert fts_ok(store)
-    # Papers inserted later by anyone else are still indexed by the trigger.
-    store.db.execute("INSERT INTO papers (id, title, meta_source, added_at, changed_at) "
-                     "VALUES ('x:1', 'Hand inserted quokka', 'test', '', '')")
-    assert matches(store, "quokka") == ["x:1"] and fts_ok(store)
 
 
 class CtrlCAfterCommit:
@@ -407,164 +351,56 @@ def test_ctrl_c_as_a_page_commits_keeps_that_page(store: SQLiteStore, db: Path, 
     assert (report.new, store.count()) == (15, 25) and fts_ok(store)
 
 
-class FailsSecondCommit(CtrlCAfterCommit):
-    """A connection whose second COMMIT fails (a full disk, say) instead of committing."""
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if sql == "COMMIT":
-            self.armed = not self.armed
-            if self.armed:
-                raise sqlite3.OperationalError("database or disk is full")
-        return self._db.execute(sql, *args)
-
-
-def test_a_page_that_fails_to_commit_behind_the_sync_stops_it_and_is_not_stored(store: SQLiteStore, db: Path,
-                                                                                 numbered: Path) -> None:
-    # Inside a sync a page commits on a thread while the next one is parsed: its failure
-    # still stops the sync, with the pages before it stored whole.
-    real = store.db
-    store.db = FailsSecondCommit(real)  # type: ignore[assignment]
-    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
-        import_files(store, db, numbered, batch_size=10)
-    store.db = real
-    assert store.count() == 10 and fts_ok(store) and not real.in_transaction
-    report = import_files(store, db, numbered, batch_size=10)
-    assert (report.new, store.count()) == (15, 25) and fts_ok(store)
-
-
-class Watched:
-    """The files source, calling ``look()`` between its pages (while the sync runs)."""
-
-    name = "files"
-
-    def __init__(self, inner: FilesSource, look: Any) -> None:
-        self.inner, self.look, self.seen = inner, look, []
-
-    def pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Iterator[Page]:
-        for n, page in enumerate(self.inner.pages(request, checkpoints)):
-            if n:
-                self.seen.append(self.look())
-            yield page
-
-
-def journal_in_file(db: Path) -> str:
-    """What the database file's header says: bytes 18-19 are 2 for WAL, 1 for a rollback journal."""
-    with db.open("rb") as handle:
-        handle.seek(18)
-        return {b"\x02\x02": "wal", b"\x01\x01": "rollback"}[handle.read(2)]
-
-
-def watched_import(store: SQLiteStore, db: Path, numbered: Path, look: Any) -> Watched:
-    source = Watched(FilesSource(settings_for(db, batch_size=10)), look)
-    run_sync(source, SyncRequest(paths=[str(numbered)]), store)
-    return source
-
-
-def test_a_sync_writes_on_a_rollback_journal_and_leaves_the_store_on_its_wal(store: SQLiteStore, db: Path,
-                                                                              numbered: Path) -> None:
-    with pytest.raises(KeyboardInterrupt):  # interrupted, a sync still puts the WAL back
-        run_sync(StopsAfter(FilesSource(settings_for(db, batch_size=10)), pages=1),
-                 SyncRequest(paths=[str(numbered)]), store)
-    assert journal_in_file(db) == "wal" and store.count() == 10
-    # Each page is written once, into the database file, instead of into the WAL and again.
-    source = watched_import(store, db, numbered, lambda: (journal_in_file(db), db.with_name("store.db-wal").exists()))
-    assert source.seen == [("rollback", False)]
-    assert journal_in_file(db) == "wal" and store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again (FULL on the journal)
-    assert store.count() == 25 and fts_ok(store)
-
-
-def test_a_store_opened_during_a_sync_reads_it_and_the_sync_goes_on_with_the_wal(store: SQLiteStore, db: Path,
-                                                                               numbered: Path) -> None:
-    readers: list[SQLiteStore] = []
-
-    def open_and_count() -> tuple[int, str]:
-        readers.append(open_store(str(db)))  # puts the WAL back at once, without waiting
-        return readers[-1].count(), journal_in_file(db)
-
-    source = watched_import(store, db, numbered, open_and_count)
-    assert [mode for _, mode in source.seen] == ["wal", "wal"]  # the second page: the sync's connection followed
-    assert source.seen[0][0] >= 10  # what had committed, whole pages
-    assert store.count() == readers[0].count() == 25 and fts_ok(store)
-    for reader in readers:
-        reader.close()
-
-
-def test_opening_a_store_whose_sync_holds_the_rollback_journals_lock_waits_for_it(db: Path) -> None:
-    open_store(str(db)).close()
-    writer = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    writer.execute("PRAGMA journal_mode = DELETE")
-    writer.execute("BEGIN IMMEDIATE")  # a page being written
-    writer.execute("INSERT INTO checkpoints (key, value, updated_at) VALUES ('k', '{}', '')")
-    # SQLite refuses the switch back to the WAL at once while that lock is held.
-    committer = threading.Timer(0.3, writer.execute, ("COMMIT",))
-    committer.start()
-    try:
-        reader = open_store(str(db))
-    finally:
-        committer.join()
-    assert journal_in_file(db) == "wal" and reader.checkpoints("k") == {"k": {}}
-    reader.close()
-    writer.close()
-
-
-KILLED_MID_PAGE = """
+KILLED_BETWEEN_COMMITS = """
 import os, signal, sys
 from papertide.settings import Settings
 from papertide.sources.base import SyncRequest
 from papertide.sources.files import FilesSource
-from papertide.store import open_store, sqlite_papers
+from papertide.store import keyword, open_store
 from papertide.sync import run_sync
 
-db, path = sys.argv[1], sys.argv[2]
-store = open_store(db)
-store._writer_cache = True  # keep SQLite's cache tiny: the page's rows spill into the file before COMMIT
-store.db.execute("PRAGMA cache_size = 5")
-real, calls = sqlite_papers.PapersMixin._finish_page, []
+db, path, when, where = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+real_update, real_state, calls = keyword.KeywordIndex.update, keyword.KeywordIndex._write_state, []
 
-def dies_before_the_second_commit(self, steps):
+
+def update(self, papers, seq):
     calls.append(1)
-    if len(calls) == 2:
-        os.kill(os.getpid(), signal.SIGKILL)  # as a power cut or the OOM killer would
-    real(self, steps)
+    if len(calls) == when and where == "before":  # the page is in SQLite, not yet in the index
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_update(self, papers, seq)
 
-sqlite_papers.PapersMixin._finish_page = dies_before_the_second_commit
-run_sync(FilesSource(Settings({"db": db, "batch_size": 200}, environ={})), SyncRequest(paths=[path]), store)
+
+def write_state(self):
+    if len(calls) == when and where == "after":  # the index committed; what it reached is not saved
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_state(self)
+
+
+keyword.KeywordIndex.update, keyword.KeywordIndex._write_state = update, write_state
+store = open_store(db)
+run_sync(FilesSource(Settings({"db": db, "batch_size": 40}, environ={})), SyncRequest(paths=[path]), store)
 """
 
 
-def test_a_sync_killed_mid_page_on_the_rollback_journal_is_rolled_back_when_next_opened(db: Path,
-                                                                                          tmp_path: Path) -> None:
-    rows = [arxiv(f"2505.{n:05d}", f"Paper {n} about item{n}", abstract=secrets.token_hex(400)) for n in range(1, 601)]
-    path = write(tmp_path / "many.jsonl.gz", rows)
-    open_store(str(db)).close()
-    killed = subprocess.run([sys.executable, "-c", KILLED_MID_PAGE, str(db), str(path)], capture_output=True,
-                            text=True, timeout=120)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert db.with_name("store.db-journal").stat().st_size > 0  # a hot journal: page 2 was in the file
+@pytest.mark.parametrize("when", [1, 3])
+def test_kill_9_between_the_store_and_the_index_leaves_every_paper_findable_once(db: Path, tmp_path: Path,
+                                                                               when: int) -> None:
+    path = write(tmp_path / "kill.jsonl", [arxiv(f"2504.{n:05d}", f"Paper {n} about item{n}")
+                                           for n in range(1, 201)])
+    for args in ((when, "before"), (1, "after")):
+        done = subprocess.run([sys.executable, "-c", KILLED_BETWEEN_COMMITS, str(db), str(path), *map(str, args)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == -signal.SIGKILL, done.stderr
     store = open_store(str(db))
-    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert store.count() == 200 and fts_ok(store) and journal_in_file(db) == "wal"
-    report = import_files(store, db, path, batch_size=200)
-    assert (report.new, store.count()) == (400, 600) and fts_ok(store)
-    store.close()
-
-
-def test_a_sync_runs_the_cycle_collector_rarely_and_puts_its_thresholds_back(store: SQLiteStore, db: Path,
-                                                                             numbered: Path) -> None:
-    before = gc.get_threshold()
-    source = watched_import(store, db, numbered, gc.get_threshold)
-    assert all(during[0] >= 100_000 for during in source.seen) and len(source.seen) == 2
-    assert gc.get_threshold() == before and store.count() == 25
-
-
-def test_a_sync_beside_another_open_connection_stays_on_the_wal(store: SQLiteStore, db: Path, numbered: Path) -> None:
-    other = sqlite3.connect(db)
-    other.execute("SELECT count(*) FROM papers").fetchone()  # opens the WAL
-    source = watched_import(store, db, numbered, lambda: journal_in_file(db))
-    assert source.seen == ["wal", "wal"]
-    assert other.execute("SELECT count(*) FROM papers").fetchone()[0] == 25
-    other.close()
+    try:
+        stored = store.count()
+        assert 0 < stored < 200
+        report = import_files(store, db, path, batch_size=40)  # the rerun
+        assert (report.new, store.count()) == (200 - stored, 200)
+        assert fts_ok(store)  # every paper exactly once in the index
+        assert matches(store, "item137") == ["2504.00137"] and matches(store, "item1") == ["2504.00001"]
+    finally:
+        store.close()
 
 
 def test_unreadable_file_fails_cleanly_after_earlier_pages(store: SQLiteStore, db: Path, tmp_path: Path) -> None:

@@ -138,7 +138,6 @@ def store(tmp_path: Path):
         paper("2608.00004", "2026-08-20", [], title="Diffusion fresh paper"),
         paper("2608.00005", "2026-09-01", [], title="Published after at"),
     ]))
-    s.refresh_term_stats()
     yield s
     s.close()
 

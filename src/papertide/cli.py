@@ -187,10 +187,7 @@ def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], si
 
         result = run_semantic_search(obj.store, obj.settings, query, filters=filters, limit=limit, mode=mode)
     else:
-        from papertide.rank.hybrid import HybridParams
-
-        result = run_search(obj.store, query, filters=filters, limit=limit,
-                            params=HybridParams.from_settings(obj.settings).keyword)
+        result = run_search(obj.store, query, filters=filters, limit=limit)
     papers = obj.store.get_many(pid for pid, _ in result.hits)
     hits = [(papers[pid], score) for pid, score in result.hits if pid in papers]
     if as_json:
@@ -207,7 +204,7 @@ def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], si
 
 
 def _span(value: str | None, name: str, *, end: bool) -> str | None:
-    from papertide.index.query import parse_date
+    from papertide.query import parse_date
 
     if value is None:
         return None

@@ -56,6 +56,18 @@ class PaperRecord:
     signals: list[Signal] = field(default_factory=list)
 
 
+@dataclass
+class Page:
+    """One unit of work: stored, with its checkpoint, in one transaction."""
+
+    records: list[PaperRecord] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, reason)
+    checkpoint_key: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    fetched: int = 0  # raw items seen, including skipped ones
+
+
+
 def split_arxiv_id(raw: str) -> tuple[str, int | None]:
     """``'arXiv:2503.11677v2'`` -> ``('2503.11677', 2)``; raises InvalidRecord."""
     text = str(raw).strip()

@@ -181,7 +181,6 @@ def beir_store(folder: Path, scratch: Path) -> Store:
         records = [PaperRecord(id=d["id"], title=d["title"] or d["id"], source="beir", abstract=d["text"])
                    for d in docs[start:start + 2000]]
         store.ingest(Page(records=records, fetched=len(records)))
-    store.refresh_term_stats()
     return store
 
 
@@ -232,6 +231,6 @@ def run_semantic_search(store: Store, settings: Settings, query: str, *, filters
     chosen = mode or default_mode(store, embedder_spec(settings))
     params = HybridParams.from_settings(settings)
     if chosen == "keyword":
-        return search(store, query, filters=filters, limit=limit, mode="keyword", params=params.keyword)
+        return search(store, query, filters=filters, limit=limit, mode="keyword")
     embedder = open_embedder(settings, queries_only=True) if mode else semantic_or_none(settings)
     return search_modes(store, query, filters=filters, limit=limit, mode=chosen, embedder=embedder, params=params)

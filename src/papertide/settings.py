@@ -91,10 +91,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Hybrid search adds the mean vector of this many top keyword hits to the query vector (0: off)."),
     Setting("query_cache", 1024,
             "Query vectors kept per embedder, so a repeated query (the next page, a popular topic) skips the model (0: off)."),
-    Setting("search_phrase_weight", 1.0,
-            "Queries of up to 6 words also score each pair of neighbouring words as a phrase, with this weight (0: off)."),
-    Setting("search_long_phrase_weight", 0.3,
-            "Longer queries score each pair of neighbouring words without a stopword as a phrase, with this weight (0: off)."),
     Setting("ann_threshold", 50000, "From this many vectors on, `index` builds an HNSW index and search uses it (0: never)."),
     # -- web site and API (docs/web.md) --
     Setting("base_url", "", "Public address of the site (feed and email links); empty: taken from each request."),

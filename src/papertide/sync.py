@@ -7,16 +7,13 @@ resumes from there.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-from papertide.errors import PapertideError
-from papertide.sources.base import Page, Source, SyncRequest
+from papertide.model import Page
+from papertide.sources.base import Source, SyncRequest
 from papertide.store import IngestResult, Store
 
 log = logging.getLogger(__name__)
@@ -50,42 +47,17 @@ def _reason_kind(reason: str) -> str:
 
 def run_sync(source: Source, request: SyncRequest, store: Store,
              on_page: Callable[[SyncReport], None] | None = None) -> SyncReport:
-    """Store every page the source yields; return the running totals."""
+    """Store every page the source yields; return the running totals. The keyword index
+    follows page by page and is caught up when this returns."""
     report = SyncReport(source=source.name)
     checkpoints = store.checkpoints(source.name + ":")
-    with store.bulk_ingest(), rare_cycle_collection():
-        try:
-            for page in source.pages(request, checkpoints):
-                _add_page(report, page, store.ingest(page))
-                del page  # its records go while the next page is made, not after
-                if on_page:
-                    on_page(report)
-        except PapertideError:
-            # Pages already stored stay stored; keep the search statistics current for them.
-            # (After Ctrl-C the user wants out now: a stale index is rebuilt on the next search.)
-            _refresh(store, report)
-            raise
-        _refresh(store, report)
+    with store.bulk_ingest():
+        for page in source.pages(request, checkpoints):
+            _add_page(report, page, store.ingest(page))
+            del page  # its records go while the next page is made, not after
+            if on_page:
+                on_page(report)
     return report
-
-
-@contextmanager
-def rare_cycle_collection() -> Iterator[None]:
-    """Let Python's cycle collector run far less often meanwhile. A page's records hold no
-    cycles (reference counting frees them), but each makes a dozen container objects,
-    and at the default threshold (700) the collector ran about 1,600 times over an 80k
-    import, going through every live object each time: about a tenth of the writer's time."""
-    before = gc.get_threshold()
-    gc.set_threshold(100_000, 10, 10)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
-def _refresh(store: Store, report: SyncReport) -> None:
-    if report.new or report.updated:
-        store.refresh_term_stats()
 
 
 def _add_page(report: SyncReport, page: Page, result: IngestResult) -> None:

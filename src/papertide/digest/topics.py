@@ -17,7 +17,7 @@ from typing import Any
 
 from papertide.digest.compose import Topic, TopicHits
 from papertide.errors import PapertideError
-from papertide.index.query import parse_query
+from papertide.query import parse_query
 from papertide.settings import Settings
 from papertide.store.base import Filters
 
@@ -25,23 +25,6 @@ log = logging.getLogger("papertide.digest")
 
 TOPIC_LIMIT = 100     # candidates asked per topic; a digest holds at most 100 papers
 SEMANTIC_POOL = 3000  # newest window papers a semantic saved search compares with its query
-
-
-class WindowView:
-    """The store as search sees it, limited to the papers in the window (lo, hi]."""
-
-    def __init__(self, store: Any, lo: int, hi: int) -> None:
-        self._store, self._lo, self._hi = store, lo, hi
-
-    def keyword_search(self, match: str, filters: Filters, limit: int,
-                       weights: tuple[float, float, float]) -> list[tuple[str, float]]:
-        return self._store.window_keyword_search(match, filters, limit, weights, self._lo, self._hi)
-
-    def recent(self, filters: Filters, limit: int) -> list[tuple[str, float]]:
-        return self._store.window_recent(filters, limit, self._lo, self._hi)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 @dataclass
@@ -87,13 +70,9 @@ class TopicFinder:
             query = f'author:"{topic.query}"'
         else:
             query = topic.query
-        # A window holding every stored paper (a first digest after an import) needs no narrowing,
-        # and the plain store lets search use its fast in-memory index. (Not for filters alone:
-        # the store's own ``recent`` scans the category table once per paper.)
-        whole = lo == 0 and hi >= self.newest and parse_query(query).has_text
-        view = self.store if whole else WindowView(self.store, lo, hi)
         try:
-            hits = search_module.search(view, query, filters=filters, limit=TOPIC_LIMIT).hits
+            hits = search_module.search(self.store, query, filters=filters, limit=TOPIC_LIMIT,
+                                        window=(lo, hi)).hits
         except PapertideError as exc:
             log.warning("digest topic %s: %s", topic.label, exc)
             return TopicHits(topic, [], note=f"this search failed: {exc}")
@@ -102,8 +81,7 @@ class TopicFinder:
         if self.embedder is None:
             return TopicHits(topic, hits, note=f"{topic.mode} search is not available here "
                                                "(no paper vectors: `papertide index`); keyword results")
-        pool = WindowView(self.store, lo, hi)
-        return TopicHits(topic, by_meaning(self.store, self.embedder, topic.mode, query, hits, pool, filters))
+        return TopicHits(topic, by_meaning(self.store, self.embedder, topic.mode, query, hits, (lo, hi), filters))
 
     @functools.cached_property
     def embedder(self) -> Any:
@@ -126,9 +104,7 @@ class TopicFinder:
         return embedder
 
     def _trending(self, topic: Topic, window: str) -> TopicHits:
-        # Through a view of every paper: its ``recent`` (trending's fill) finds categories by index.
-        view = WindowView(self.store, 0, self.newest)
-        hits = _trending_ids(view, self.settings, list(topic.categories), window, self.at, TOPIC_LIMIT * 2)
+        hits = _trending_ids(self.store, self.settings, list(topic.categories), window, self.at, TOPIC_LIMIT * 2)
         oldest = self.oldest
         if oldest is not None:
             missing = [pid for pid, _ in hits if pid not in self.published]
@@ -139,7 +115,7 @@ class TopicFinder:
 
 
 def by_meaning(store: Any, embedder: Any, mode: str, query: str, keyword_hits: list[tuple[str, float]],
-               pool: WindowView, filters: Filters) -> list[tuple[str, float]]:
+               window: tuple[int, int], filters: Filters) -> list[tuple[str, float]]:
     """Semantic or hybrid ranking of the window's papers: cosine to the query's text over the
     keyword hits and (unless the query requires phrases or authors) the window's newest papers,
     fused with the keyword scores for hybrid as ``papertide search --mode hybrid`` does."""
@@ -152,7 +128,7 @@ def by_meaning(store: Any, embedder: Any, mode: str, query: str, keyword_hits: l
         return keyword_hits
     ids = [pid for pid, _ in keyword_hits]
     if not (parsed.phrases or parsed.authors or parsed.excluded):
-        ids += [pid for pid, _ in pool.recent(merged_filters(parsed, filters), SEMANTIC_POOL)]
+        ids += [pid for pid, _ in store.recent(merged_filters(parsed, filters), SEMANTIC_POOL, window)]
     semantic = cosines(store, embedder, parsed.text, list(dict.fromkeys(ids)))
     if mode == "semantic":
         return sorted(semantic.items(), key=lambda item: (-item[1], item[0]))[:TOPIC_LIMIT]

@@ -20,10 +20,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterator
 
 from papertide.errors import BadInput, NoVectors
-from papertide.index.query import parse_query, words_of
+from papertide.query import parse_query, words_of
 from papertide.rank import fusion
-from papertide.rank.keyword import KeywordParams
-from papertide.rank.search import DEFAULT_PARAMS, SearchResult, merged_filters, search
+from papertide.rank.search import SearchResult, merged_filters, search
 from papertide.store import Filters, Store
 
 if TYPE_CHECKING:
@@ -45,15 +44,12 @@ class HybridParams:
     rrf_k: float = 60.0
     feedback_docs: int = 0   # top keyword hits whose mean vector is added to the query vector (0: off)
     query_cache: int = 1024  # query vectors kept per embedder (0: every query goes to the model)
-    keyword: KeywordParams = DEFAULT_PARAMS
 
     @classmethod
     def from_settings(cls, settings: Any) -> "HybridParams":
-        """The search knobs a ``Settings`` object holds (keyword ones included)."""
+        """The search knobs a ``Settings`` object holds."""
         return cls(keyword_weight=float(settings.hybrid_keyword_weight), candidates=int(settings.hybrid_candidates),
-                   feedback_docs=int(settings.hybrid_feedback_docs), query_cache=int(settings.query_cache),
-                   keyword=KeywordParams(phrase_weight=float(settings.search_phrase_weight),
-                                         long_phrase_weight=float(settings.search_long_phrase_weight)))
+                   feedback_docs=int(settings.hybrid_feedback_docs), query_cache=int(settings.query_cache))
 
 
 def default_mode(store: Store, embedder_spec: "str | EmbedderSpec") -> str:
@@ -177,7 +173,7 @@ def search_modes(store: Store, query: str, *, filters: Filters | None = None, li
     started = time.perf_counter()
     parsed = parse_query(query)
     if mode == "keyword" or embedder is None or not parsed.text.strip():
-        result = search(store, query, filters=filters, limit=limit, mode="keyword", params=params.keyword)
+        result = search(store, query, filters=filters, limit=limit, mode="keyword")
         result.mode = "keyword"
         return result
     merged = merged_filters(parsed, filters)
@@ -186,7 +182,7 @@ def search_modes(store: Store, query: str, *, filters: Filters | None = None, li
         hits = semantic_hits(store, embedder, parsed.text, merged, parsed.authors, wanted, params)
         terms = [w for w in words_of(parsed.text) if len(w) > 2]
     else:
-        kw = search(store, query, filters=filters, limit=params.candidates, mode="keyword", params=params.keyword)
+        kw = search(store, query, filters=filters, limit=params.candidates, mode="keyword")
         vector = feedback_query(store, embedder, parsed.text, [pid for pid, _ in kw.hits[:params.feedback_docs]],
                                 params.query_cache)
         sem = semantic_hits(store, embedder, vector, merged, parsed.authors, params.candidates, params)

@@ -19,7 +19,7 @@ import httpx
 
 from papertide import __version__
 from papertide.errors import SourceUnavailable
-from papertide.model import PaperRecord
+from papertide.model import Page, PaperRecord
 from papertide.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,17 +39,6 @@ class SyncRequest:
     dates: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     max_results: int | None = None
-
-
-@dataclass
-class Page:
-    """One unit of work: stored, with its checkpoint, in one transaction."""
-
-    records: list[PaperRecord] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, reason)
-    checkpoint_key: str | None = None
-    checkpoint: dict[str, Any] | None = None
-    fetched: int = 0  # raw items seen, including skipped ones
 
 
 class Source(Protocol):

@@ -1,9 +1,9 @@
-"""Storage: the only package that speaks SQL or writes index files."""
+"""Storage: the only package that speaks SQL, writes index and vector files, or keeps secrets."""
 
 from __future__ import annotations
 
 from papertide.errors import StoreError
-from papertide.store.base import Filters, IngestResult, Store, StoredPaper, TermStat
+from papertide.store.base import Filters, IngestResult, Store, StoredPaper
 
 
 def open_store(location: str) -> Store:
@@ -15,4 +15,4 @@ def open_store(location: str) -> Store:
     return SQLiteStore(location)
 
 
-__all__ = ["Filters", "IngestResult", "Store", "StoredPaper", "TermStat", "open_store"]
+__all__ = ["Filters", "IngestResult", "Store", "StoredPaper", "open_store"]

@@ -7,16 +7,10 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
-from papertide.model import Signal
-from papertide.sources.base import Page
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from papertide.index.bm25 import BM25Params
-    from papertide.index.keyword_index import KeywordIndex
+from papertide.model import Page, Signal
+from papertide.query import ParsedQuery
 
 
 @dataclass
@@ -63,13 +57,6 @@ class Filters:
     until: str | None = None  # published on or before
 
 
-@dataclass
-class TermStat:
-    token: str   # as typed (lower-cased)
-    term: str    # as indexed (stemmed)
-    docs: int    # papers containing it
-
-
 # Signals papertide's own users produce (source "local"); the web and digest record them.
 LOCAL_SIGNAL_KINDS = ("saves", "clicks", "digest_opens")
 
@@ -101,10 +88,8 @@ class Store(Protocol):
     """What papertide needs from storage."""
 
     def ingest(self, page: Page) -> IngestResult:
-        """Merge a page's records and signals and save its checkpoint, atomically. Inside
-        ``bulk_ingest`` the page may still be committing when this returns: the next call,
-        ``refresh_term_stats`` and the end of ``bulk_ingest`` wait for it (and raise its
-        error); outside, it has committed."""
+        """Merge a page's records and signals and save its checkpoint, atomically; then
+        bring the keyword index up to date with them."""
 
     def checkpoints(self, prefix: str) -> dict[str, dict]:
         """Saved sync checkpoints whose key starts with ``prefix``."""
@@ -118,29 +103,33 @@ class Store(Protocol):
     def count(self) -> int:
         """Number of papers."""
 
-    def term_stats(self, tokens: list[str]) -> list[TermStat]:
-        """How the keyword index sees each token: its indexed term and document frequency."""
-
-    def refresh_term_stats(self) -> None:
-        """Bring the term statistics behind ``term_stats`` up to date after writes."""
-
     def bulk_ingest(self) -> AbstractContextManager[None]:
-        """Around a run of ``ingest`` calls that ends with ``refresh_term_stats``: lets the
-        store prepare derived indexes while the pages arrive."""
+        """Around a run of ``ingest`` calls (a sync); the keyword index is caught up at its end."""
 
-    def keyword_search(self, match: str, filters: Filters, limit: int,
-                       weights: tuple[float, float, float]) -> list[tuple[str, float]]:
-        """(id, score) best first for an FTS expression; higher score is better."""
+    # -- the change feed and the keyword index (store/keyword.py) ----------------------
+    def change_seq(self) -> int:
+        """The store's sequence: every write to a paper takes its next value."""
 
-    def matching_pks(self, match: str) -> np.ndarray:
-        """Store keys of the papers an FTS expression matches, unranked (int64, ascending)."""
+    def catch_up_keyword(self, wait: bool = False) -> bool:
+        """Bring the keyword index up to ``change_seq``; False if another process is at it."""
 
-    def keyword_index(self, params: BM25Params) -> KeywordIndex | None:
-        """The in-memory BM25F index of the papers as they are now (rebuilt when stale);
-        None when the store keeps none (search then ranks with FTS alone)."""
+    def reindex_keyword(self) -> int:
+        """Rebuild the keyword index from the papers; how many it holds."""
 
-    def recent(self, filters: Filters, limit: int) -> list[tuple[str, float]]:
-        """Newest papers matching the filters, (id, 0.0)."""
+    def keyword_search(self, query: ParsedQuery, filters: Filters, limit: int,
+                       window: tuple[int, int] | None = None) -> list[tuple[str, float]]:
+        """(id, score) best first; higher is better. ``window``: only papers whose position
+        (``paper_watermark``) is in (lo, hi]. A query without text lists by date."""
+
+    def keyword_count(self, query: ParsedQuery, filters: Filters) -> int:
+        """How many papers the query matches."""
+
+    def doc_freqs(self, words: list[str]) -> dict[str, int]:
+        """How many papers hold each word, as the keyword index analyses it."""
+
+    def recent(self, filters: Filters, limit: int,
+               window: tuple[int, int] | None = None) -> list[tuple[str, float]]:
+        """Newest papers matching the filters (and in the window, see ``keyword_search``), (id, 0.0)."""
 
     def stats(self) -> dict[str, Any]:
         """Counts for ``papertide stats``."""
@@ -255,13 +244,6 @@ class DigestStore(Protocol):
 
     def paper_watermark(self, before: str | None = None) -> int:
         """The newest paper's position, or that of the newest added before an ISO time."""
-
-    def window_keyword_search(self, match: str, filters: Filters, limit: int,
-                              weights: tuple[float, float, float], lo: int, hi: int) -> list[tuple[str, float]]:
-        """``keyword_search`` over the papers added in the watermark window (lo, hi]."""
-
-    def window_recent(self, filters: Filters, limit: int, lo: int, hi: int) -> list[tuple[str, float]]:
-        """``recent`` over the papers added in the watermark window (lo, hi]."""
 
     def in_window(self, ids: Iterable[str], lo: int, hi: int) -> set[str]:
         """The ids among ``ids`` added in the watermark window (lo, hi]."""

@@ -1,10 +1,8 @@
-"""The SQLite backend: one file, WAL journal (a rollback journal while a sync has it to
-itself, see ``SearchMixin.bulk_ingest``), FTS5 keyword index."""
+"""The SQLite backend: one file with a WAL journal, and the tantivy keyword index beside it."""
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,6 @@ from papertide.store.sqlite_signals import SignalsMixin
 from papertide.store.sqlite_util import BUSY_TIMEOUT_MS
 from papertide.store.sqlite_vectors import VectorsMixin
 from papertide.store.sqlite_web import WebMixin
-
-_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -40,7 +36,7 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._use_wal()
+            self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -49,24 +45,6 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
         except OSError as exc:
             raise StoreError(f"cannot create store {path}: {exc.strerror}") from None
         self.db.row_factory = sqlite3.Row
-        # A scratch FTS table with the index's tokenizer tells how a token is indexed.
-        self.db.execute(f"CREATE VIRTUAL TABLE temp.analyze USING fts5(t, tokenize='{_TOKENIZER}')")
-        self.db.execute("CREATE VIRTUAL TABLE temp.analyze_terms USING fts5vocab(temp, analyze, 'instance')")
-
-    def _use_wal(self) -> None:
-        """Put the store on its WAL. A sync writing on a rollback journal (``bulk_ingest``)
-        holds a lock that this must wait for, but SQLite refuses the switch at once while
-        the lock is held: take the lock when its transaction ends, and switch right after."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                self.db.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            self.db.execute("BEGIN IMMEDIATE")  # waits (busy_timeout) for the writer's transaction
-            self.db.execute("ROLLBACK")
 
     # -- schema -----------------------------------------------------------------
     def _migrate(self) -> None:
@@ -100,6 +78,7 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
     def close(self) -> None:
+        self.close_keyword()
         self.db.close()
 
     def stats(self) -> dict[str, Any]:

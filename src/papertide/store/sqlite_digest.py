@@ -12,8 +12,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 from papertide.errors import DigestBusy, StoreError
-from papertide.store.base import Filters, OutboxRow, Subscriber
-from papertide.store.sqlite_search import _filter_sql
+from papertide.store.base import OutboxRow, Subscriber
 from papertide.store.sqlite_util import _chunks
 
 _SUB_FIELDS = ("follows", "frequency", "hour", "tz", "max_papers")
@@ -110,26 +109,6 @@ class DigestMixin:
             row = self.db.execute("SELECT pk FROM papers WHERE added_at < ? ORDER BY added_at DESC, pk DESC "
                                   "LIMIT 1", (before,)).fetchone()
         return int(row[0] or 0) if row else 0
-
-    def window_keyword_search(self, match: str, filters: Filters, limit: int,
-                              weights: tuple[float, float, float], lo: int, hi: int) -> list[tuple[str, float]]:
-        where, params = _filter_sql(filters)
-        sql = (f"SELECT p.id, -bm25(papers_fts, ?, ?, ?) AS score FROM papers_fts "
-               f"JOIN papers p ON p.pk = papers_fts.rowid WHERE papers_fts MATCH ? "
-               f"AND papers_fts.rowid > ? AND papers_fts.rowid <= ? {where} "
-               f"ORDER BY bm25(papers_fts, ?, ?, ?) LIMIT ?")
-        try:
-            rows = self.db.execute(sql, (*weights, match, lo, hi, *params, *weights, limit)).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"keyword index rejected {match!r}: {exc}") from None
-        return [(r[0], r[1]) for r in rows]
-
-    def window_recent(self, filters: Filters, limit: int, lo: int, hi: int) -> list[tuple[str, float]]:
-        where, params = _filter_sql(filters)
-        rows = self.db.execute(
-            f"SELECT p.id FROM papers p WHERE p.pk > ? AND p.pk <= ? {where} "
-            f"ORDER BY p.published DESC, p.pk DESC LIMIT ?", (lo, hi, *params, limit)).fetchall()
-        return [(r[0], 0.0) for r in rows]
 
     def in_window(self, ids: Iterable[str], lo: int, hi: int) -> set[str]:
         found: set[str] = set()

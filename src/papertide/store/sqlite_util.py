@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from papertide.store import merge
-
 BUSY_TIMEOUT_MS = 10_000  # how long a connection waits for another's lock
 _MAX_VARS = 900  # stay under SQLite's bound-parameter limit
-_COLUMNS = ("id", *merge.FIELDS, "author_names", "added_at", "changed_at")
 
 
 def _chunks(items: list[Any], size: int = _MAX_VARS) -> Iterator[list[Any]]:

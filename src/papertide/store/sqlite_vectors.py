@@ -145,13 +145,12 @@ class VectorsMixin:
         import numpy as np
 
         where, params = _filter_sql(filters)
-        for words in authors or []:
-            # The keyword index's phrase match on the author column: "He" must not match "Chen".
-            phrase = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-            where += " AND p.pk IN (SELECT rowid FROM papers_fts WHERE papers_fts MATCH ?)"
-            params.append(f"author_names : ({phrase})" if len(words) == 1 else f'author_names : NEAR({phrase}, 2)')
-        pks = np.fromiter((r[0] for r in self.db.execute(f"SELECT p.pk FROM papers p WHERE 1 {where}", params)),
-                          dtype=np.int64)
+        by_author = self._pks_matching(filters, authors or [])
+        if by_author is not None:
+            pks = np.array(by_author, dtype=np.int64)
+        else:
+            pks = np.fromiter((r[0] for r in self.db.execute(f"SELECT p.pk FROM papers p WHERE 1 {where}", params)),
+                              dtype=np.int64)
         found = self.vector_set(key)
         if found is None:
             return np.empty(0, dtype=np.int64)

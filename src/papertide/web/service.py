@@ -17,8 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Hashable
 
 from papertide.errors import BadInput, EmbedderError, NoVectors, PaperNotFound, SemanticUnavailable, SettingError
-from papertide.index.analyze import STOPWORDS
-from papertide.index.query import parse_date, words_of
+from papertide.query import STOPWORDS, parse_date, words_of
 from papertide.model import canonical_id
 from papertide.settings import Settings
 from papertide.store import Filters, Store, StoredPaper, open_store
@@ -95,11 +94,9 @@ class TTLCache:
 class SerializedStore:
     """One store shared by a worker's threads, one call at a time.
 
-    A store per thread would be simpler, but each would load its own copy of the
-    keyword index (about 110 MB of RSS each, see docs/web.md); calls are short and
-    the GIL serializes most of their work anyway. Every method call holds the lock
-    for its whole length, so a method's statements never interleave with another's
-    (``term_stats`` without a keyword index fills and reads a scratch table, for one).
+    The SQLite connection and the keyword index's reader are the store's own; calls are
+    short and the GIL serializes most of their work anyway. Every method call holds the
+    lock for its whole length, so a method's statements never interleave with another's.
     """
 
     def __init__(self, store: Store) -> None:
@@ -116,9 +113,6 @@ class SerializedStore:
             with lock:
                 return attr(*args, **kwargs)
         serialized.__name__ = name
-        # Code that asks which object owns a bound method (rank.search._accelerator)
-        # sees the real store, as without this wrapper.
-        serialized.__self__ = getattr(attr, "__self__", self._store)  # type: ignore[attr-defined]
         return serialized
 
 
@@ -242,7 +236,7 @@ class Site:
             mode, notice = "keyword", message
         params = HybridParams.from_settings(self.settings)
         if mode == "keyword":
-            result = search(self.store, query, filters=filters, limit=offset + limit + 1, params=params.keyword)
+            result = search(self.store, query, filters=filters, limit=offset + limit + 1)
         else:
             result = search_modes(self.store, query, filters=filters, limit=offset + limit + 1, mode=mode,
                                   embedder=self.embedder(), params=params)
@@ -344,6 +338,6 @@ def similar_query(store: Store, paper: StoredPaper, abstract_terms: int = 4) -> 
     title = [w for w in words_of(paper.title) if w not in STOPWORDS and len(w) > 2]
     candidates = [w for w in dict.fromkeys(words_of(paper.abstract)) if w not in STOPWORDS
                   and len(w) > 3 and not w.isdigit() and w not in title][:200]
-    stats = [s for s in store.term_stats(candidates) if s.docs >= 3]
-    rare = [s.token for s in sorted(stats, key=lambda s: s.docs)[:abstract_terms]]
+    docs = {w: n for w, n in store.doc_freqs(candidates).items() if n >= 3}
+    rare = sorted(docs, key=docs.get)[:abstract_terms]
     return " ".join((title + rare)[:14])

@@ -20,6 +20,20 @@ _PIECE = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"|(\S+))', re.UNICODE)
 _DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 MAX_QUERY_CHARS = 4000
 
+# Words that say little about a topic: long queries drop them, and their neighbouring-word
+# phrases leave them out.
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has
+have having he her here hers herself him himself his how i if in into is it its itself just me more
+most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+should so some such than that the their theirs them themselves then there these they this those
+through to too under until up upon us very via was we were what when where which while who whom why
+will with within without would you your yours yourself yourselves paper papers propose proposed
+proposes approach approaches method methods using use used based new novel show shows work study
+present presents introduce introduces
+""".split())
+
 
 @dataclass
 class ParsedQuery:

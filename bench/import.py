@@ -60,7 +60,7 @@ def run_papertide(db: Path, paths: list[Path], batch_size: int | None) -> dict:
     from papertide.settings import Settings
     from papertide.sources import SyncRequest, get_source
     from papertide.store import open_store
-    from papertide.sync import run_sync
+    from papertide.app.sync import run_sync
 
     settings = Settings({"db": str(db), "batch_size": batch_size}, environ={})
     last_page = {"at": 0.0, "rss_mb": 0.0, "cpu": 0.0}

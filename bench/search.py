@@ -32,11 +32,11 @@ from pathlib import Path
 
 from papertide.query import parse_query
 from papertide.rank.keyword import STOPWORDS, KeywordParams
-from papertide.rank.search import search
+from papertide.app.search import search
 from papertide.settings import Settings
 from papertide.sources import SyncRequest, get_source
 from papertide.store import Filters, keyword_files, open_store
-from papertide.sync import run_sync
+from papertide.app.sync import run_sync
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ARXIV = DATA / "arxiv" / "arxiv_cs_2025-2026.jsonl.gz"

@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 from papertide.rank.evaluate import load_jsonl
-from papertide.rank.hybrid import HybridParams
+from papertide.app.hybrid import HybridParams
 from papertide.rank.keyword import KeywordParams
-from papertide.semantic_cmd import evaluate_queries, open_embedder
+from papertide.app.semantic import evaluate_queries, open_embedder
 from papertide.settings import Settings
 from papertide.store import open_store
 

@@ -37,7 +37,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
-from papertide.rank.trending import parse_at, trending
+from papertide.app.trending import trending
+from papertide.rank.trending import parse_at
 from papertide.settings import Settings
 from papertide.store import open_store
 

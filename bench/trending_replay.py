@@ -39,12 +39,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from papertide.model import split_arxiv_id
-from papertide.rank.trending import TrendingParams, trending
+from papertide.app.trending import trending
+from papertide.rank.trending import TrendingParams
 from papertide.settings import Settings
 from papertide.sources import get_source
 from papertide.sources.base import SyncRequest
 from papertide.store import open_store
-from papertide.sync import run_sync
+from papertide.app.sync import run_sync
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HF_FILE = DATA / "hf" / "hf_daily_papers_2024-05_to_2026-08.jsonl.gz"

@@ -175,7 +175,7 @@ def queries(name: str) -> list[str]:
 def query_encoder() -> str:
     """What the workers will embed queries with (the configured embedder's ONNX export, or torch)."""
     from papertide.index.embed_onnx import find_query_encoder
-    from papertide.semantic_cmd import embedder_spec
+    from papertide.app.semantic import embedder_spec
     from papertide.settings import Settings
 
     settings = Settings()

@@ -205,7 +205,7 @@ def test_a_semantic_saved_search_ranks_the_window_by_meaning(store) -> None:
 
     from papertide.errors import SemanticUnavailable
     from papertide.index.embed import StaticEmbedder, distill_static, static_model_dir
-    from papertide.index.semantic_index import run_index
+    from papertide.app.semantic_index import run_index
 
     models = Path(tempfile.gettempdir()) / "papertide-test-models"  # shared with tests/test_semantic.py
     try:

@@ -26,7 +26,7 @@ from papertide.index import embed
 from papertide.index.embed import SentenceTransformerEmbedder, load_embedder, resolve_spec
 from papertide.index.embed_onnx import (OnnxQueryEmbedder, export_query_encoder, find_query_encoder,
                                         load_query_encoder, query_encoder_id)
-from papertide.rank.hybrid import clear_query_cache, search_modes
+from papertide.app.hybrid import clear_query_cache, search_modes
 from papertide.settings import Settings
 from papertide.store import Filters, open_store
 
@@ -243,7 +243,7 @@ def test_without_onnxruntime_nothing_is_exported_or_loaded(indexed: SimpleNamesp
 
 
 def test_the_setting_chooses_torch_or_the_export() -> None:
-    from papertide.semantic_cmd import onnx_queries
+    from papertide.app.semantic import onnx_queries
 
     assert onnx_queries(Settings(environ={})) is True
     assert onnx_queries(Settings({"query_encoder": "onnx"}, environ={})) is True

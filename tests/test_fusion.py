@@ -66,7 +66,7 @@ def test_rocchio_moves_the_query_towards_the_mean_of_the_feedback_by_hand() -> N
 
 
 def test_query_vectors_are_cached_unless_the_cache_is_off() -> None:
-    from papertide.rank.hybrid import clear_query_cache, embed_query
+    from papertide.app.hybrid import clear_query_cache, embed_query
 
     class Counting:
         key = "test:counting"

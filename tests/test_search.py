@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from papertide.cli import cli
 from papertide.model import Page, make_record
 from papertide.query import parse_query
-from papertide.rank.search import search
+from papertide.app.search import search
 from papertide.store import Filters, open_store
 from papertide.store.keyword_query import KeywordParams, adjacent_pairs, build, scoring_words
 

@@ -21,8 +21,8 @@ from papertide.cli import cli
 from papertide.errors import NoVectors, SemanticUnavailable
 from papertide.index import embed
 from papertide.index.embed import StaticEmbedder, distill_static, load_embedder, static_model_dir
-from papertide.index.semantic_index import run_index
-from papertide.rank.hybrid import default_mode, search_modes, snippet
+from papertide.app.semantic_index import run_index
+from papertide.app.hybrid import default_mode, search_modes, snippet
 from papertide.store import Filters, open_store
 from papertide.store import vectors
 
@@ -193,7 +193,7 @@ def test_without_the_extra_search_says_keyword_only_once(indexed: str, monkeypat
     monkeypatch.setattr(embed, "semantic_available", lambda: False)
     with pytest.raises(SemanticUnavailable, match=r"papertide\[semantic\]"):
         load_embedder("static", models_dir=MODELS)
-    import papertide.semantic_cmd as cmd
+    import papertide.cli.semantic as cmd
 
     monkeypatch.setattr(cmd, "_warned", False)
     result = CliRunner().invoke(cli, ["--db", indexed, "search", "language model", "--json"])
@@ -330,7 +330,7 @@ def test_changing_the_document_prefix_reembeds_and_never_mixes(indexed: str, sta
     assert out["mode"] == "hybrid" and out["results"]  # the prefixed vectors exist: hybrid by default
     monkeypatch.setenv("PAPERTIDE_EMBED_DOCUMENT_PREFIX", "text: ")
     store = open_store(indexed)
-    from papertide.semantic_cmd import embedder_spec
+    from papertide.app.semantic import embedder_spec
     from papertide.settings import Settings
 
     assert default_mode(store, embedder_spec(Settings())) == "keyword"  # no vectors with that prefix yet

@@ -14,7 +14,7 @@ from papertide.settings import Settings
 from papertide.sources.arxiv_api import ArxivAPISource
 from papertide.sources.base import SyncRequest
 from papertide.store import open_store
-from papertide.sync import run_sync
+from papertide.app.sync import run_sync
 
 API = "/api/query"
 

@@ -16,7 +16,7 @@ from papertide.settings import Settings
 from papertide.sources.arxiv_oai import ArxivOAISource, in_categories
 from papertide.sources.base import SyncRequest
 from papertide.store import open_store
-from papertide.sync import run_sync
+from papertide.app.sync import run_sync
 
 NOW = "2026-07-01T12:00:00+00:00"
 FIRST = {"verb": "ListRecords", "metadataPrefix": "arXiv", "set": "cs", "from": "2026-06-01",

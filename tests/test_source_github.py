@@ -23,7 +23,8 @@ from papertide.errors import SourceUnavailable
 from papertide.model import make_record
 from papertide.settings import Settings
 from papertide.sources.base import Page
-from papertide.sources.github import GitHubClient, refresh_stars
+from papertide.app.stars import refresh_stars
+from papertide.sources.github import GitHubClient
 from papertide.store import open_store
 
 JSON = "application/json; charset=utf-8"

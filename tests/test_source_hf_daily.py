@@ -15,7 +15,7 @@ from papertide.settings import Settings
 from papertide.sources.base import SyncRequest
 from papertide.sources.hf_daily import HFDailySource
 from papertide.store import open_store
-from papertide.sync import run_sync
+from papertide.app.sync import run_sync
 
 DAYS = ["2024-05-27", "2025-06-02", "2026-08-21"]
 PATH = "/api/daily_papers"

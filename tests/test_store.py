@@ -6,7 +6,6 @@ equal to the papers table, malformed records, interrupted imports and signals.
 
 from __future__ import annotations
 
-import gc
 import gzip
 import itertools
 import json
@@ -37,7 +36,7 @@ from papertide.sources.links import code_links, find_code_links
 from papertide.query import parse_query
 from papertide.store import Filters, merge, open_store
 from papertide.store.sqlite import SQLiteStore
-from papertide.sync import SyncReport, run_sync
+from papertide.app.sync import SyncReport, run_sync
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -357,7 +356,7 @@ from papertide.settings import Settings
 from papertide.sources.base import SyncRequest
 from papertide.sources.files import FilesSource
 from papertide.store import keyword, open_store
-from papertide.sync import run_sync
+from papertide.app.sync import run_sync
 
 db, path, when, where = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 real_update, real_state, calls = keyword.KeywordIndex.update, keyword.KeywordIndex._write_state, []

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from papertide.cli import cli
 from papertide.errors import BadInput, PaperNotFound, SettingError
 from papertide.model import Signal, make_record
-from papertide.rank.trending import TrendingParams, parse_at, score_papers, trending
+from papertide.app.trending import trending
+from papertide.rank.trending import TrendingParams, parse_at, score_papers
 from papertide.settings import Settings
 from papertide.sources.base import Page
 from papertide.store import open_store

@@ -304,7 +304,7 @@ def test_hybrid_search_and_semantic_similar_with_an_indexed_store(shared_data, t
     from web_support import seed_store
 
     from papertide.index.embed import StaticEmbedder, distill_static, static_model_dir
-    from papertide.index.semantic_index import run_index
+    from papertide.app.semantic_index import run_index
 
     models = Path(tempfile.gettempdir()) / "papertide-test-models"
     if not (static_model_dir(models) / "config.json").is_file():

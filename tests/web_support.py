@@ -14,7 +14,7 @@ from papertide.model import Signal
 from papertide.settings import Settings
 from papertide.sources import SyncRequest, get_source
 from papertide.store import open_store
-from papertide.sync import run_sync
+from papertide.app.sync import run_sync
 
 ARXIV_LINES = 1500
 HF_LINES = 600

@@ -68,6 +68,29 @@ class Page:
 
 
 
+@dataclass
+class SignalDelta:
+    """How one signal of one paper moved over a time window (trending's input)."""
+
+    paper_id: str
+    published: str          # the paper's YYYY-MM-DD ('' if unknown)
+    kind: str               # upvotes, comments, github_stars, hf_featured, saves...
+    source: str             # who observed it: hf-daily, github, local...
+    before: float | None    # latest value before the window starts; None: none known
+    after: float            # latest value at the window's end
+
+
+@dataclass
+class RepoState:
+    """What papertide last heard from GitHub about one repository."""
+
+    repo: str               # owner/name
+    etag: str = ""
+    stars: int | None = None
+    status: str = "ok"      # ok | missing | blocked
+    checked_at: str = ""
+
+
 def split_arxiv_id(raw: str) -> tuple[str, int | None]:
     """``'arXiv:2503.11677v2'`` -> ``('2503.11677', 2)``; raises InvalidRecord."""
     text = str(raw).strip()

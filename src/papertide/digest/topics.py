@@ -60,7 +60,7 @@ class TopicFinder:
         return (self.at.date() - timedelta(days=days)).isoformat() if days > 0 else None
 
     def _search(self, topic: Topic, lo: int, hi: int) -> TopicHits:
-        from papertide.rank import search as search_module
+        from papertide.app import search as search_module
 
         filters = Filters(categories=list(topic.categories), since=self.oldest)
         if topic.kind == "category":
@@ -88,7 +88,7 @@ class TopicFinder:
         """The configured embedder if the store has its vectors, else None; loaded once per run."""
         try:
             from papertide.index.embed import key_prefix
-            from papertide.semantic_cmd import embedder_spec, semantic_or_none
+            from papertide.app.semantic import embedder_spec, semantic_or_none
         except ImportError:  # pragma: no cover - semantic search ships with papertide
             return None
         prefix = key_prefix(embedder_spec(self.settings))
@@ -120,8 +120,8 @@ def by_meaning(store: Any, embedder: Any, mode: str, query: str, keyword_hits: l
     keyword hits and (unless the query requires phrases or authors) the window's newest papers,
     fused with the keyword scores for hybrid as ``papertide search --mode hybrid`` does."""
     from papertide.rank import fusion
-    from papertide.rank.hybrid import HybridParams, cosines
-    from papertide.rank.search import merged_filters
+    from papertide.app.hybrid import HybridParams, cosines
+    from papertide.app.search import merged_filters
 
     parsed = parse_query(query)
     if not parsed.text.strip():
@@ -140,7 +140,7 @@ def _trending_ids(store: Any, settings: Settings, categories: list[str], window:
                   limit: int) -> list[tuple[str, float]]:
     """Trending papers as of ``at``, best first; the newest papers when there is no trending module."""
     try:
-        from papertide.rank.trending import trending
+        from papertide.app.trending import trending
     except ImportError:  # pragma: no cover - trending ships with papertide; kept for partial installs
         return store.recent(Filters(categories=categories), limit)
     result = trending(store, settings, window=window, at=at, categories=categories, limit=limit)

@@ -16,23 +16,20 @@ Each term is one paper's contribution from one kind; they are listed in the
 explanation and add up to the score exactly. Papers with no positive score
 follow by recency, so a store without signals still has a trending list.
 
-``score_papers`` is the pure formula (plain data in, ranking out);
-``trending`` gathers the data from a store and fills in by recency.
+``score_papers`` is the pure formula (plain data in, ranking out); ``app.trending``
+gathers the data from a store and fills in by recency.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from datetime import date, datetime, time, timezone
+from typing import Iterable, Mapping
 
 from papertide.errors import BadInput, SettingError
 from papertide.settings import Settings
-from papertide.store.base import Filters, SignalDelta
-
-if TYPE_CHECKING:
-    from papertide.store import Store
+from papertide.model import SignalDelta
 
 WINDOWS = ("day", "week", "month")
 KINDS = ("upvotes", "comments", "github_stars", "hf_featured", "saves", "clicks", "digest_opens")
@@ -112,7 +109,7 @@ def _largest_gains(deltas: Iterable[SignalDelta]) -> dict[str, tuple[float, Sign
     return best
 
 
-def _decay(age: int, params: TrendingParams) -> float:
+def age_decay(age: int, params: TrendingParams) -> float:
     return (1.0 + age / params.age_scale_days) ** params.gravity
 
 
@@ -120,7 +117,7 @@ def explain(published: str, deltas: Iterable[SignalDelta], *, at: date, params: 
     """One paper's contributions, one per kind, in kind order (the order the score adds them in)."""
     best = _largest_gains(deltas)
     age = age_days(published, at)
-    decay = _decay(age, params)
+    decay = age_decay(age, params)
     parts = []
     for kind in sorted(best):
         gain, d = best[kind]
@@ -154,7 +151,7 @@ def score_papers(deltas: Iterable[SignalDelta], *, at: date, params: TrendingPar
     for pid, items in by_paper.items():
         published = items[0].published
         if published not in decays:
-            decays[published] = _decay(age_days(published, at), params)
+            decays[published] = age_decay(age_days(published, at), params)
         total = _score(_largest_gains(items), decays[published], params.weights)
         if total > 0.0:
             scored.append((pid, total, published))
@@ -164,17 +161,6 @@ def score_papers(deltas: Iterable[SignalDelta], *, at: date, params: TrendingPar
     top = scored if limit is None else scored[:limit]
     explanations = [explain(published, by_paper[pid], at=at, params=params) for pid, _, published in top]
     return Ranking([t[0] for t in top], [w.score for w in explanations], explanations)
-
-
-# -- gathering the data -------------------------------------------------------------
-@dataclass
-class TrendingResult:
-    """A trending list: ``ranking`` first, then papers by recency (score 0)."""
-
-    window: str
-    at: datetime
-    ranking: Ranking
-    filled: int = 0     # how many of the papers came from the recency fill
 
 
 def window_days(window: str, settings: Settings) -> int:
@@ -201,74 +187,3 @@ def parse_at(value: str | None, now: datetime | None = None) -> datetime:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.astimezone(timezone.utc).replace(microsecond=0)
-
-
-def _bound(moment: datetime) -> str:
-    """Stored timestamps at or before ``moment`` compare below this string.
-
-    Stored observations are ISO 8601 in UTC with varying suffixes (``+00:00``, ``Z``,
-    fractions); any of them within ``moment``'s second sorts below the next second.
-    """
-    return (moment + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-# A search for --topic: (query, filters, limit) -> ids of the matching papers.
-TopicSearch = Callable[[str, Filters, int], Iterable[str]]
-
-
-def trending(store: Store, settings: Settings, *, window: str = "day", at: datetime | None = None,
-             topic: str | None = None, categories: list[str] | None = None, limit: int = 20,
-             params: TrendingParams | None = None, topic_search: TopicSearch | None = None) -> TrendingResult:
-    """The trending papers as of ``at`` from the observations known then.
-
-    ``topic`` keeps the top ``trending_topic_limit`` hits of a search, by default a
-    keyword search; ``topic_search`` runs another mode (the command passes its own).
-    """
-    at = at or parse_at(None)
-    params = params or TrendingParams.from_settings(settings)
-    start = at - timedelta(days=window_days(window, settings))
-    categories = list(categories or [])
-    allowed = None
-    if topic is not None:
-        run = topic_search or (lambda q, f, n: _keyword_ids(store, q, f, n))
-        allowed = set(run(topic, Filters(categories=list(categories)), int(settings.trending_topic_limit)))
-    deltas = store.signal_deltas(_bound(start), _bound(at), categories, allowed)
-    result = TrendingResult(window, at, score_papers(deltas, at=at.date(), params=params, limit=limit))
-    if len(result.ranking.ids) < limit:
-        # Fewer than `limit` papers scored, so every scored paper is already listed.
-        _fill_by_recency(store, result, limit, categories, allowed, params)
-    return result
-
-
-def _keyword_ids(store: Store, query: str, filters: Filters, limit: int) -> list[str]:
-    from papertide.rank.search import search
-
-    return [pid for pid, _ in search(store, query, filters=filters, limit=limit).hits]
-
-
-def _fill_by_recency(store: Store, result: TrendingResult, limit: int, categories: list[str],
-                     allowed: set[str] | None, params: TrendingParams) -> None:
-    """Add papers without a positive score, newest published first (up to ``at``)."""
-    listed = set(result.ranking.ids)
-    until = result.at.date().isoformat()
-    if allowed is None:
-        # At most len(listed) of the newest `limit` are listed already: enough remain.
-        rows = store.recent(Filters(categories=categories, until=until), limit)
-        ids = [pid for pid, _ in rows]
-        published = store.published_dates(ids)
-    else:
-        published = {pid: day for pid, day in store.published_dates(allowed).items() if day and day <= until}
-        ids = sorted(published, reverse=True)
-        ids.sort(key=published.__getitem__, reverse=True)
-    at_day = result.at.date()
-    for pid in ids:
-        if len(result.ranking.ids) >= limit:
-            break
-        if pid in listed:
-            continue
-        day = published.get(pid, "")
-        age = age_days(day, at_day)
-        result.ranking.ids.append(pid)
-        result.ranking.scores.append(0.0)
-        result.ranking.explanations.append(Explanation(day, age, _decay(age, params), ()))
-        result.filled += 1

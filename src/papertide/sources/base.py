@@ -19,7 +19,7 @@ import httpx
 
 from papertide import __version__
 from papertide.errors import SourceUnavailable
-from papertide.model import Page, PaperRecord
+from papertide.model import Page
 from papertide.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -28,19 +28,14 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import httpx
 
 from papertide.errors import SourceGarbage, SourceUnavailable
-from papertide.model import Signal
+from papertide.model import RepoState
 from papertide.settings import Settings
 from papertide.sources.base import USER_AGENT, retry_after
-from papertide.sources.links import github_repo
-from papertide.store.base import RepoState
-
-if TYPE_CHECKING:
-    from papertide.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +58,7 @@ class RepoAnswer:
     etag: str = ""
 
 
-def _iso(epoch: float) -> str:
+def iso_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).replace(microsecond=0).isoformat()
 
 
@@ -176,7 +171,7 @@ class GitHubClient:
 
     def _wait(self, seconds: float, why: str) -> None:
         if seconds > self.settings.github_max_wait:
-            when = _iso(self.clock() + seconds)
+            when = iso_time(self.clock() + seconds)
             hint = "" if self.settings.github_token else "; a token (PAPERTIDE_GITHUB_TOKEN) allows 5,000 an hour"
             raise GitHubRateLimited(f"{why}: it resets at {when}, in {seconds:.0f}s (more than "
                                     f"github_max_wait); run `papertide stars` again then{hint}")
@@ -184,26 +179,7 @@ class GitHubClient:
         self.sleep(seconds)
 
 
-# -- refreshing the store ------------------------------------------------------------
-@dataclass
-class StarsReport:
-    """What ``refresh_stars`` did."""
-
-    papers: int = 0          # papers whose stars were recorded
-    repos: int = 0           # repositories asked about
-    changed: int = 0         # 200 answers
-    not_modified: int = 0    # 304 answers
-    missing: int = 0         # 404/410
-    blocked: int = 0         # 403 (not a rate limit) / 451
-    signals: int = 0         # observations stored (only changed totals are)
-    requests: int = 0
-    stopped: str = ""        # why the run stopped early, if it did
-
-    def as_dict(self) -> dict[str, int | str]:
-        return dict(self.__dict__)
-
-
-def _merge(old: RepoState | None, answer: RepoAnswer, now: str) -> RepoState:
+def merge_answer(old: RepoState | None, answer: RepoAnswer, now: str) -> RepoState:
     """The repository's new saved state after an answer."""
     if answer.status == "not_modified":
         if old is None:  # a 304 for an ETag we never sent cannot happen; keep what is known
@@ -212,51 +188,3 @@ def _merge(old: RepoState | None, answer: RepoAnswer, now: str) -> RepoState:
     if answer.status == "ok":
         return RepoState(answer.repo, answer.etag, answer.stars, "ok", now)
     return RepoState(answer.repo, "", None, answer.status, now)
-
-
-def refresh_stars(store: Store, settings: Settings, *, limit: int, sleep: Callable[[float], None] = time.sleep,
-                  clock: Callable[[], float] = time.time, transport: httpx.BaseTransport | None = None,
-                  on_paper: Callable[[StarsReport], None] | None = None) -> StarsReport:
-    """Ask GitHub about the repositories of the ``limit`` newest papers with GitHub links.
-
-    Papers whose repositories were never asked about go first, then those asked about
-    longest ago (newest papers first among equals), so runs cut short by the rate limit
-    still get round to every paper. Each paper's total (the sum over its repositories;
-    deleted ones count 0) is stored as it completes, so a stop keeps what was fetched.
-    """
-    papers = [(pid, list(dict.fromkeys(r for r in map(github_repo, urls) if r)))
-              for pid, urls in store.papers_with_code(limit, "github.com")]
-    papers = [(pid, repos) for pid, repos in papers if repos]
-    states = store.github_repos(r for _, repos in papers for r in repos)
-    papers.sort(key=lambda p: min(states[r].checked_at if r in states else "" for r in p[1]))
-    report, done = StarsReport(), set()
-    client = GitHubClient(settings, sleep=sleep, clock=clock, transport=transport)
-    try:
-        for pid, repos in papers:
-            for repo in repos:
-                if repo.lower() not in done:
-                    states[repo] = _ask(client, store, repo, states.get(repo), report, clock)
-                    done.add(repo.lower())
-            total = sum(states[r].stars or 0 for r in repos if states[r].status == "ok")
-            observed = Signal(KIND, float(total), _iso(clock()), SOURCE)
-            report.signals += store.add_paper_signals([(pid, observed)])
-            report.papers += 1
-            if on_paper:
-                on_paper(report)
-    except GitHubRateLimited as exc:
-        report.stopped = str(exc)
-    finally:
-        report.requests = client.requests
-        client.close()
-    return report
-
-
-def _ask(client: GitHubClient, store: Store, repo: str, old: RepoState | None, report: StarsReport,
-         clock: Callable[[], float]) -> RepoState:
-    answer = client.repo(repo, old.etag if old is not None and old.status == "ok" else "")
-    state = _merge(old, answer, _iso(clock()))
-    store.save_github_repo(state)
-    report.repos += 1
-    counter = {"ok": "changed", "not_modified": "not_modified", "missing": "missing", "blocked": "blocked"}
-    setattr(report, counter[answer.status], getattr(report, counter[answer.status]) + 1)
-    return state

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
-from papertide.model import Page, Signal
+from papertide.model import Page, RepoState, Signal, SignalDelta  # noqa: F401 (part of the interface)
 from papertide.query import ParsedQuery
 
 
@@ -59,29 +59,6 @@ class Filters:
 
 # Signals papertide's own users produce (source "local"); the web and digest record them.
 LOCAL_SIGNAL_KINDS = ("saves", "clicks", "digest_opens")
-
-
-@dataclass
-class SignalDelta:
-    """How one signal of one paper moved over a time window (trending's input)."""
-
-    paper_id: str
-    published: str          # the paper's YYYY-MM-DD ('' if unknown)
-    kind: str               # upvotes, comments, github_stars, hf_featured, saves...
-    source: str             # who observed it: hf-daily, github, local...
-    before: float | None    # latest value before the window starts; None: none known
-    after: float            # latest value at the window's end
-
-
-@dataclass
-class RepoState:
-    """What papertide last heard from GitHub about one repository."""
-
-    repo: str               # owner/name
-    etag: str = ""
-    stars: int | None = None
-    status: str = "ok"      # ok | missing | blocked
-    checked_at: str = ""
 
 
 class Store(Protocol):

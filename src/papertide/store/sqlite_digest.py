@@ -11,7 +11,7 @@ import zlib
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from papertide.errors import DigestBusy, StoreError
+from papertide.errors import DigestBusy
 from papertide.store.base import OutboxRow, Subscriber
 from papertide.store.sqlite_util import _chunks
 

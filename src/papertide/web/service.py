@@ -190,8 +190,8 @@ class Site:
 
     def _has_vectors(self) -> bool:
         """Whether the store holds vectors of the configured embedder (without loading it)."""
-        from papertide.rank.hybrid import default_mode
-        from papertide.semantic_cmd import embedder_spec
+        from papertide.app.hybrid import default_mode
+        from papertide.app.semantic import embedder_spec
 
         return default_mode(self.store, embedder_spec(self.settings)) == "hybrid"
 
@@ -205,7 +205,7 @@ class Site:
             return None  # asked again later: an `index` run may add vectors
         with self._opening:
             if self._embedder is None and not self._embedder_failed:
-                from papertide.semantic_cmd import open_embedder
+                from papertide.app.semantic import open_embedder
 
                 try:
                     self._embedder = open_embedder(self.settings, queries_only=True)
@@ -218,8 +218,8 @@ class Site:
                limit: int | None = None, strict: bool = True) -> ResultPage:
         """One page of results. An unavailable mode raises ModeUnavailable when ``strict``,
         else falls back to keyword search with a notice."""
-        from papertide.rank.hybrid import HybridParams, search_modes
-        from papertide.rank.search import search
+        from papertide.app.hybrid import HybridParams, search_modes
+        from papertide.app.search import search
 
         limit = limit or self.page_size
         check_page(offset, limit)
@@ -283,7 +283,7 @@ class Site:
 
     def _trending(self, window: str, categories: list[str], limit: int) -> tuple[list[tuple[str, float]], str]:
         """The adapter to issue 4's ranking: (id, score) best first, and the moment it is for."""
-        from papertide.rank.trending import trending
+        from papertide.app.trending import trending
 
         result = trending(self.store, self.settings, window=window, categories=categories, limit=limit)
         at = result.at.isoformat() if isinstance(result.at, datetime) else str(result.at)
@@ -311,7 +311,7 @@ class Site:
         """("semantic", cards) from the paper's vector when the store has one; otherwise
         ("keyword", cards): the title and most distinctive abstract words as a query.
         The paper itself is left out either way."""
-        from papertide.rank.search import search
+        from papertide.app.search import search
 
         key = ("similar", paper.id, limit)
         cached = self.cache.get(key)
@@ -319,7 +319,7 @@ class Site:
             method, hits = "keyword", None
             embedder = self.embedder()
             if embedder is not None:
-                from papertide.semantic_cmd import similar_papers
+                from papertide.app.semantic import similar_papers
 
                 try:
                     hits, method = similar_papers(self.store, embedder, paper.id, limit), "semantic"

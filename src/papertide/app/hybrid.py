@@ -1,7 +1,7 @@
 """Search in three modes: keyword, semantic and hybrid (the two fused).
 
 ``search_modes`` is the one entry point. Keyword search is
-:func:`papertide.rank.search.search`; semantic search embeds the query's free
+:func:`papertide.app.search.search`; semantic search embeds the query's free
 text and takes the nearest paper vectors (exact by default, HNSW when built);
 hybrid runs keyword search first, moves the query vector towards its best hits
 (:func:`fusion.rocchio`, pseudo-relevance feedback), takes candidates from both
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from papertide.errors import BadInput, NoVectors
 from papertide.query import parse_query, words_of
 from papertide.rank import fusion
-from papertide.rank.search import SearchResult, merged_filters, search
+from papertide.app.search import SearchResult, merged_filters, search
 from papertide.store import Filters, Store
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from papertide.rank.trending import Explanation, TopicSearch, TrendingResult, parse_at, trending, window_days
+from papertide.app.trending import TopicSearch, TrendingResult, trending
+from papertide.rank.trending import Explanation, parse_at, window_days
 from papertide.settings import Settings
 from papertide.store import Filters, Store, StoredPaper
 
@@ -45,9 +46,11 @@ def show_trending(store: Store, settings: Settings, *, window: str, at: str | No
 def _topic_search(store: Store, settings: Settings, mode: str | None) -> TopicSearch:
     """--topic searches like ``papertide search`` does: in ``mode``, or its default mode."""
     def run(query: str, filters: Filters, limit: int) -> list[str]:
-        from papertide.semantic_cmd import run_semantic_search
+        from papertide.app.semantic import run_semantic_search
+        from papertide.cli.semantic import warn_keyword_only
 
-        result = run_semantic_search(store, settings, query, filters=filters, limit=limit, mode=mode)
+        result = run_semantic_search(store, settings, query, filters=filters, limit=limit, mode=mode,
+                                     note=warn_keyword_only)
         return [pid for pid, _ in result.hits]
     return run
 
@@ -83,7 +86,8 @@ def trending_json(result: TrendingResult, papers: dict[str, StoredPaper], topic:
 
 def run_stars(store: Store, settings: Settings, *, limit: int, as_json: bool) -> None:
     """Refresh GitHub stars and print what happened; exit 1 (after reporting) if stopped early."""
-    from papertide.sources.github import GitHubRateLimited, refresh_stars
+    from papertide.app.stars import refresh_stars
+    from papertide.sources.github import GitHubRateLimited
 
     tty = sys.stderr.isatty()
 

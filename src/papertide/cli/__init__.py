@@ -17,7 +17,7 @@ from papertide.model import canonical_id
 from papertide.settings import Settings
 from papertide.sources import SOURCES, SyncRequest, get_source
 from papertide.store import Filters, Store, open_store
-from papertide.sync import SyncReport, run_sync
+from papertide.app.sync import SyncReport, run_sync
 
 log = logging.getLogger("papertide")
 
@@ -178,20 +178,22 @@ def _print_paper_line(rank: int, paper: Any, score: float | None) -> None:
 def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], since: str | None,
            until: str | None, as_json: bool, mode: str | None) -> None:
     """Search papers. Understands "phrases", -exclusions, author:, cat:, since:, until:."""
-    from papertide.rank.search import search as run_search
+    from papertide.app.search import search as run_search
 
     filters = Filters(categories=list(categories),
                       since=_span(since, "--since", end=False), until=_span(until, "--until", end=True))
     if mode is None or mode != "keyword":
-        from papertide.semantic_cmd import run_semantic_search
+        from papertide.app.semantic import run_semantic_search
+        from papertide.cli.semantic import warn_keyword_only
 
-        result = run_semantic_search(obj.store, obj.settings, query, filters=filters, limit=limit, mode=mode)
+        result = run_semantic_search(obj.store, obj.settings, query, filters=filters, limit=limit, mode=mode,
+                                     note=warn_keyword_only)
     else:
         result = run_search(obj.store, query, filters=filters, limit=limit)
     papers = obj.store.get_many(pid for pid, _ in result.hits)
     hits = [(papers[pid], score) for pid, score in result.hits if pid in papers]
     if as_json:
-        from papertide.rank.hybrid import snippet
+        from papertide.app.hybrid import snippet
 
         click.echo(json.dumps({"query": query, "took_ms": round(result.took_ms, 2), "mode": result.mode,
                                "results": [{**_result_json(p, s), "snippet": snippet(p.abstract, result.terms)}
@@ -285,7 +287,7 @@ def stats(obj: Context, as_json: bool) -> None:
 @pass_context
 def index(obj: Context, embedder: str | None, as_json: bool) -> None:
     """Embed title and abstract of new or changed papers (resumable; needs papertide[semantic])."""
-    from papertide.semantic_cmd import run_index_command
+    from papertide.cli.semantic import run_index_command
 
     run_index_command(obj.store, obj.settings, embedder_spec=embedder, as_json=as_json)
 
@@ -295,7 +297,7 @@ def index(obj: Context, embedder: str | None, as_json: bool) -> None:
 @pass_context
 def distill(obj: Context, source: str | None) -> None:
     """Make the fast static embedder (model2vec) from the default model, on this machine."""
-    from papertide.semantic_cmd import run_distill_command
+    from papertide.cli.semantic import run_distill_command
 
     run_distill_command(obj.settings, source=source)
 
@@ -307,7 +309,7 @@ def distill(obj: Context, source: str | None) -> None:
 @pass_context
 def similar(obj: Context, paper_id: str, limit: int, as_json: bool) -> None:
     """Papers most similar to one paper (by its embedding; needs `papertide index`)."""
-    from papertide.semantic_cmd import run_similar_command
+    from papertide.cli.semantic import run_similar_command
 
     run_similar_command(obj.store, obj.settings, canonical_id(paper_id), limit=limit, as_json=as_json)
 
@@ -320,7 +322,7 @@ def similar(obj: Context, paper_id: str, limit: int, as_json: bool) -> None:
 @pass_context
 def eval_(obj: Context, queries: str, mode: str, limit: int, as_json: bool) -> None:
     """Measure search quality: MRR@10, nDCG@10, Recall@10/100, latency (JSONL queries or a BEIR folder)."""
-    from papertide.semantic_cmd import run_eval_command
+    from papertide.cli.semantic import run_eval_command
 
     run_eval_command(obj, queries, mode=mode, limit=limit, as_json=as_json)
 
@@ -341,7 +343,7 @@ def eval_(obj: Context, queries: str, mode: str, limit: int, as_json: bool) -> N
 def trending(obj: Context, window: str, topic: str | None, mode: str | None, categories: tuple[str, ...],
              limit: int, at: str | None, explain: bool, as_json: bool) -> None:
     """Papers gaining attention: signal growth, log-scaled, weighted, divided by age (docs/trending.md)."""
-    from papertide.cli_trending import show_trending
+    from papertide.cli.trending import show_trending
 
     show_trending(obj.store, obj.settings, window=window, at=at, topic=topic, categories=list(categories),
                   limit=limit, explain=explain, as_json=as_json, mode=mode)
@@ -354,7 +356,7 @@ def trending(obj: Context, window: str, topic: str | None, mode: str | None, cat
 @pass_context
 def stars(obj: Context, limit: int, as_json: bool) -> None:
     """Refresh GitHub stars of linked repositories (conditional requests; PAPERTIDE_GITHUB_TOKEN if set)."""
-    from papertide.cli_trending import run_stars
+    from papertide.cli.trending import run_stars
 
     run_stars(obj.store, obj.settings, limit=limit, as_json=as_json)
 
@@ -397,7 +399,7 @@ def subscribe(obj: Context, email: str, trending: bool, trending_in: tuple[str, 
               searches: tuple[str, ...], search_mode: str, authors: tuple[str, ...], frequency: str,
               hour: int | None, tz: str, max_papers: int | None) -> None:
     """Ask EMAIL to confirm a digest subscription (double opt-in: nothing is sent before)."""
-    from papertide.digest import commands
+    from papertide.cli import digest as commands
 
     commands.subscribe(obj.store, obj.settings, email, trending=trending, trending_in=list(trending_in),
                        categories=list(categories), searches=list(searches), search_mode=search_mode,
@@ -414,7 +416,7 @@ def subscriptions_group() -> None:
 @pass_context
 def subscriptions_list(obj: Context, as_json: bool) -> None:
     """Every subscriber, what they follow and their last digest."""
-    from papertide.digest import commands
+    from papertide.cli import digest as commands
 
     commands.list_subscribers(obj.store, as_json)
 
@@ -424,7 +426,7 @@ def subscriptions_list(obj: Context, as_json: bool) -> None:
 @pass_context
 def subscriptions_confirm(obj: Context, link_or_token: str) -> None:
     """Confirm a subscription with its confirm link (or just the token)."""
-    from papertide.digest import commands
+    from papertide.cli import digest as commands
 
     commands.confirm(obj.store, obj.settings, link_or_token)
 
@@ -434,7 +436,7 @@ def subscriptions_confirm(obj: Context, link_or_token: str) -> None:
 @pass_context
 def subscriptions_remove(obj: Context, email: str) -> None:
     """Unsubscribe EMAIL and cancel its queued digests."""
-    from papertide.digest import commands
+    from papertide.cli import digest as commands
 
     commands.remove(obj.store, obj.settings, email)
 
@@ -452,7 +454,7 @@ def digest_group() -> None:
 @pass_context
 def digest_run(obj: Context, day: str | None, dry_run: bool, as_json: bool) -> None:
     """Queue the due digests and send the outbox (for cron; exit 75: some stay queued)."""
-    from papertide.digest import commands
+    from papertide.cli import digest as commands
 
     code = commands.run(obj.store, obj.settings, _date_of(_day(day, "--date")), dry_run, as_json)
     if code:
@@ -467,7 +469,7 @@ def digest_run(obj: Context, day: str | None, dry_run: bool, as_json: bool) -> N
 @pass_context
 def digest_preview(obj: Context, email: str, day: str | None, output: str | None, text: bool) -> None:
     """Show EMAIL's digest: as queued or sent if it was, else as it would be now."""
-    from papertide.digest import commands
+    from papertide.cli import digest as commands
 
     commands.show_preview(obj.store, obj.settings, email, _date_of(_day(day, "--date")), output, text)
 
@@ -477,7 +479,7 @@ def digest_preview(obj: Context, email: str, day: str | None, output: str | None
 @pass_context
 def digest_status(obj: Context, as_json: bool) -> None:
     """Outbox counts: queued, sent, failed, bounced; and the latest problems."""
-    from papertide.digest import commands
+    from papertide.cli import digest as commands
 
     commands.show_status(obj.store, as_json)
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from papertide.errors import BadInput, NoVectors
 from papertide.query import parse_query, words_of
@@ -94,74 +93,34 @@ def embed_query(embedder: "Embedder", text: str, cache: int = 1024) -> "np.ndarr
     return found(text)
 
 
-@lru_cache(maxsize=1)
-def _blas_controller() -> Any:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - part of the semantic extra
-        return None
-    return ThreadpoolController()
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run a query's vector scan on one BLAS thread. OpenBLAS splits even one matrix-vector
-    product over every core, and its threads spin while they wait: with anything else running
-    (another request, an `index` run) that made the scan of 9,577 vectors 8 ms instead of 0.4 ms."""
-    controller = _blas_controller()
-    if controller is None:
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
-        yield
-
-
 def semantic_hits(store: Store, embedder: "Embedder", text: "str | np.ndarray", filters: Filters,
                   authors: list[list[str]], limit: int, params: HybridParams = HybridParams()
                   ) -> list[tuple[str, float]]:
     """(id, cosine) of the papers nearest ``text`` (or a query vector) that pass the filters, best first."""
-    from papertide.store import vectors
-
-    found = store.vector_set(embedder.key)
-    if found is None:
+    if not store.has_vectors(embedder.key):
         raise NoVectors(f"no vectors for {embedder.key} in this store; run `papertide index`")
     query = embed_query(embedder, text, params.query_cache) if isinstance(text, str) else text
-    restricted = bool(filters.categories or filters.since or filters.until or authors)
-    allowed = store.vector_rows_matching(embedder.key, filters, authors) if restricted else None
-    with one_blas_thread():
-        if allowed is not None:
-            rows, scores = vectors.exact_top(found.matrix, query, limit, allowed)
-        elif found.ann is not None:
-            rows, scores = vectors.ann_top(found.ann, query, limit, params.ann_ef)
-        else:
-            rows, scores = vectors.exact_top(found.matrix, query, limit)
-    ids = store.vector_ids(embedder.key, rows)
-    return [(pid, float(s)) for pid, s in zip(ids, scores.tolist()) if pid]
+    return store.nearest(embedder.key, query, limit, filters=filters, authors=authors, ef=params.ann_ef)
 
 
 def cosines(store: Store, embedder: "Embedder", text: "str | np.ndarray", ids: list[str]) -> dict[str, float]:
     """Cosine between the query (text or vector) and each of ``ids`` that has a vector."""
-    found = store.vector_set(embedder.key)
-    if found is None or not ids:
+    if not ids or not store.has_vectors(embedder.key):
         return {}
-    rows = store.vector_rows_of(embedder.key, ids)
-    if not rows:
-        return {}
-    pids = list(rows)
     query = embed_query(embedder, text) if isinstance(text, str) else text
-    sims = found.rows([rows[p] for p in pids]) @ query
-    return dict(zip(pids, sims.tolist()))
+    return store.cosines(embedder.key, query, ids)
 
 
 def feedback_query(store: Store, embedder: "Embedder", text: str, ids: list[str],
                    cache: int = 1024) -> "np.ndarray":
     """The query vector moved towards the vectors of ``ids`` (:func:`fusion.rocchio`)."""
     query = embed_query(embedder, text, cache)
-    found = store.vector_set(embedder.key)
-    if found is None or not ids:
+    found = list(store.paper_vectors(embedder.key, ids).values()) if ids else []
+    if not found:
         return query
-    rows = list(store.vector_rows_of(embedder.key, ids).values())
-    return fusion.rocchio(query, found.rows(rows))
+    import numpy as np
+
+    return fusion.rocchio(query, np.stack(found))
 
 
 def search_modes(store: Store, query: str, *, filters: Filters | None = None, limit: int = 20,

@@ -63,22 +63,16 @@ def semantic_or_none(settings: Settings, note: Callable[[str], None] = log.warni
 def similar_papers(store: Store, embedder: Embedder, paper_id: str, limit: int) -> list[tuple[str, float]]:
     """(id, cosine) of the papers nearest to one paper's vector, itself left out."""
     from papertide.errors import NoVectors, PaperNotFound
-    from papertide.store import vectors
 
     if store.get(paper_id) is None:
         raise PaperNotFound(f"no paper {paper_id!r} in the store")
-    found = store.vector_set(embedder.key)
-    if found is None:
+    if not store.has_vectors(embedder.key):
         raise NoVectors(f"no vectors for {embedder.key} in this store; run `papertide index`")
-    row = store.vector_rows_of(embedder.key, [paper_id]).get(paper_id)
-    if row is None:
+    vector = store.paper_vectors(embedder.key, [paper_id]).get(paper_id)
+    if vector is None:
         raise NoVectors(f"paper {paper_id} has no vector yet; run `papertide index`")
-    from papertide.app.hybrid import one_blas_thread
-
-    with one_blas_thread():
-        rows, scores = vectors.exact_top(found.matrix, found.matrix[row], limit + 1)
-    ids = store.vector_ids(embedder.key, rows)
-    return [(pid, float(s)) for pid, s in zip(ids, scores.tolist()) if pid and pid != paper_id][:limit]
+    hits = store.nearest(embedder.key, vector, limit + 1)
+    return [(pid, score) for pid, score in hits if pid != paper_id][:limit]
 
 
 def evaluate_queries(store: Store, queries: list[Any], *, mode: str, embedder: Embedder | None,

@@ -99,7 +99,7 @@ class TopicFinder:
         except PapertideError as exc:
             log.warning("digest: semantic search unavailable: %s", exc)
             return None
-        if embedder is None or self.store.vector_set(embedder.key) is None:
+        if embedder is None or not self.store.has_vectors(embedder.key):
             return None
         return embedder
 

@@ -139,6 +139,23 @@ class Store(Protocol):
     def save_github_repo(self, state: RepoState) -> None:
         """Remember what GitHub last answered about a repository."""
 
+    # -- vectors (store/sqlite_vectors.py; files beside the store) ------------------------
+    def embedder_keys(self) -> dict[str, int]:
+        """Embedder keys with vectors in this store, and how many papers each covers."""
+
+    def has_vectors(self, key: str) -> bool:
+        """Whether papers have vectors of this embedder key."""
+
+    def nearest(self, key: str, query: Any, limit: int, *, filters: Filters | None = None,
+                authors: list[list[str]] | None = None, ef: int = 128) -> list[tuple[str, float]]:
+        """(id, cosine) nearest a unit query vector, best first, among papers passing the filters."""
+
+    def paper_vectors(self, key: str, ids: Iterable[str]) -> dict[str, Any]:
+        """The vector of each paper that has one."""
+
+    def cosines(self, key: str, query: Any, ids: Iterable[str]) -> dict[str, float]:
+        """Cosine between a query vector and each paper that has a vector."""
+
     # -- the web site (store/sqlite_web.py) ------------------------------------------
     def signal_history(self, ids: Iterable[str],
                        kinds: Iterable[str]) -> dict[str, dict[str, list[tuple[str, float]]]]:

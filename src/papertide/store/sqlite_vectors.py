@@ -156,6 +156,57 @@ class VectorsMixin:
             return np.empty(0, dtype=np.int64)
         return np.flatnonzero(np.isin(found.pks, pks)).astype(np.int64)
 
+    # -- in domain terms: ids and scores out ------------------------------------------
+    def has_vectors(self, key: str) -> bool:
+        return self.vector_set(key) is not None
+
+    def nearest(self, key: str, query: Any, limit: int, *, filters: Filters | None = None,
+                authors: list[list[str]] | None = None, ef: int = 128) -> list[tuple[str, float]]:
+        """(id, cosine) of the papers whose ``key`` vectors are nearest ``query`` (a unit vector),
+        best first, among those passing the filters and author phrases. Exact when restricted or
+        small; the HNSW index otherwise. Raises NoVectors when ``key`` has none."""
+        from papertide.store import vectors
+
+        found = self._vectors_or_raise(key)
+        filters = filters or Filters()
+        restricted = bool(filters.categories or filters.since or filters.until or authors)
+        with vectors.one_blas_thread():
+            if restricted:
+                allowed = self.vector_rows_matching(key, filters, authors)
+                rows, scores = vectors.exact_top(found.matrix, query, limit, allowed)
+            elif found.ann is not None:
+                rows, scores = vectors.ann_top(found.ann, query, limit, ef)
+            else:
+                rows, scores = vectors.exact_top(found.matrix, query, limit)
+        ids = self.vector_ids(key, rows)
+        return [(pid, float(score)) for pid, score in zip(ids, scores.tolist()) if pid]
+
+    def paper_vectors(self, key: str, ids: Iterable[str]) -> dict[str, Any]:
+        """The ``key`` vector of each of ``ids`` that has one."""
+        found = self.vector_set(key)
+        if found is None:
+            return {}
+        rows = self.vector_rows_of(key, ids)
+        matrix = found.rows(list(rows.values())) if rows else []
+        return dict(zip(rows, matrix))
+
+    def cosines(self, key: str, query: Any, ids: Iterable[str]) -> dict[str, float]:
+        """Cosine between ``query`` and the ``key`` vector of each of ``ids`` that has one."""
+        found = self.paper_vectors(key, ids)
+        if not found:
+            return {}
+        import numpy as np
+
+        return dict(zip(found, (np.stack(list(found.values())) @ query).tolist()))
+
+    def _vectors_or_raise(self, key: str) -> vectors.VectorSet:
+        from papertide.errors import NoVectors
+
+        found = self.vector_set(key)
+        if found is None:
+            raise NoVectors(f"no vectors for {key} in this store; run `papertide index`")
+        return found
+
     def _ids_of(self, pks: np.ndarray) -> np.ndarray:
         import numpy as np
 

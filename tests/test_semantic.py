@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -351,3 +352,11 @@ def test_a_separate_document_model_with_cls_pooling_loads_offline(tmp_path: Path
     query, paper = model.encode_queries([text])[0], model.encode([text])[0]
     assert query.shape == paper.shape == (384,)
     assert float(query @ paper) < 0.999  # mean pooling for queries, CLS pooling for papers
+
+
+def test_reindex_rebuilds_the_keyword_index_and_with_vectors_embeds_every_paper_again(indexed: str) -> None:
+    shutil.rmtree(indexed + ".index")
+    out = _run(indexed, "reindex")
+    assert out.strip() == f"reindex: keyword index rebuilt, {N_PAPERS:,} papers"
+    out = _run(indexed, "reindex", "--no-keyword", "--vectors")
+    assert f"index: {N_PAPERS:,} embedded, 0 unchanged" in out

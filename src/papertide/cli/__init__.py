@@ -280,7 +280,7 @@ def stats(obj: Context, as_json: bool) -> None:
         click.echo(f"checkpoint {key}: {when}")
 
 
-# -- semantic search (issue 3; bodies in semantic_cmd.py) ---------------------------
+# -- semantic search (issue 3; bodies in cli/semantic.py) ---------------------------
 @cli.command()
 @click.option("--embedder", help="Embedder to use instead of the setting (static, or a model name/path).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -290,6 +290,20 @@ def index(obj: Context, embedder: str | None, as_json: bool) -> None:
     from papertide.cli.semantic import run_index_command
 
     run_index_command(obj.store, obj.settings, embedder_spec=embedder, as_json=as_json)
+
+
+@cli.command()
+@click.option("--keyword/--no-keyword", default=True, show_default=True, help="Rebuild the keyword index.")
+@click.option("--vectors", is_flag=True, help="Also embed every paper again with the configured embedder.")
+@pass_context
+def reindex(obj: Context, keyword: bool, vectors: bool) -> None:
+    """Rebuild the keyword index (and with --vectors the paper vectors) from the store."""
+    if keyword:
+        click.echo(f"reindex: keyword index rebuilt, {obj.store.reindex_keyword():,} papers")
+    if vectors:
+        from papertide.cli.semantic import run_index_command
+
+        run_index_command(obj.store, obj.settings, embedder_spec=None, as_json=False, fresh=True)
 
 
 @cli.command()
@@ -327,7 +341,7 @@ def eval_(obj: Context, queries: str, mode: str, limit: int, as_json: bool) -> N
     run_eval_command(obj, queries, mode=mode, limit=limit, as_json=as_json)
 
 
-# -- trending (issue 4; bodies in cli_trending.py) ----------------------------------
+# -- trending (issue 4; bodies in cli/trending.py) ----------------------------------
 @cli.command()
 @click.option("--window", type=click.Choice(["day", "week", "month"]), default="day", show_default=True,
               help="Growth of the signals over this window.")

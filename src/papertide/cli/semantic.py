@@ -32,11 +32,15 @@ def _index_progress() -> Any:
     return show
 
 
-def run_index_command(store: Store, settings: Settings, *, embedder_spec: str | None, as_json: bool) -> None:
-    """``papertide index``: embed new and changed papers with the configured embedder."""
+def run_index_command(store: Store, settings: Settings, *, embedder_spec: str | None, as_json: bool,
+                      fresh: bool = False) -> None:
+    """``papertide index``: embed new and changed papers with the configured embedder
+    (with ``fresh``, every paper again: ``reindex --vectors``)."""
     from papertide.app.semantic_index import run_index
 
     embedder = open_embedder(settings, embedder_spec)
+    if fresh:
+        store.forget_vectors(embedder.key)
     report = run_index(store, embedder, batch_size=settings.embed_batch_size,
                        ann_threshold=settings.ann_threshold, on_progress=_index_progress())
     progress.finish()

@@ -1,7 +1,7 @@
 """Signed links in mail: confirm, manage, unsubscribe; and links to papers.
 
 A token is the subscriber's id and address (and, to confirm, the request's nonce)
-signed with ``secret_key`` (or a random key kept in the store when it is empty),
+signed with ``secret_key`` (or a random key in a file beside the store when it is empty),
 with a timestamp. Confirm links expire after ``confirm_expiry_hours``, manage links
 after ``manage_link_days``; unsubscribe links never expire, so that the link in any
 old digest still works.
@@ -66,7 +66,13 @@ class Signer:
 
 def signer(store: Any, settings: Settings) -> Signer:
     """The signer for these settings and store."""
-    return Signer(settings.secret_key or store.digest_secret())
+    return Signer(signing_secret(settings, store))
+
+
+def signing_secret(settings: Settings, store: Any) -> str:
+    """The one key that signs the site's forms and every link it mails: ``secret_key`` if the
+    operator set one, else the random key the store keeps in a file of its own."""
+    return str(settings.secret_key or store.signing_secret())
 
 
 def base_url(settings: Settings) -> str:

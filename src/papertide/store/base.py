@@ -280,5 +280,6 @@ class DigestStore(Protocol):
     def digest_lock(self, blocking: bool = True) -> Any:
         """A context manager held while delivering; raises DigestBusy when not blocking and held."""
 
-    def digest_secret(self) -> str:
-        """A random key kept in the store, for signing links when no secret_key is set."""
+    def signing_secret(self) -> str:
+        """The random key that signs links and forms when no ``secret_key`` is set; kept in a
+        file of its own (0600), never in the database."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sqlite3
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from papertide.errors import StoreError
+from papertide.store import secret_file
 from papertide.store.sqlite_digest import DigestMixin
 from papertide.store.sqlite_papers import PapersMixin
 from papertide.store.sqlite_search import SearchMixin
@@ -34,6 +37,7 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
         try:
             if path != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA journal_mode = WAL")
@@ -77,6 +81,14 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
     def _user_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
+    def signing_secret(self) -> str:
+        """The random key that signs links and forms when no ``secret_key`` is set: in a file of
+        its own beside the store (``<db>.secret``, 0600), made by the first process to need it."""
+        if str(self.path) == ":memory:":
+            self.__dict__.setdefault("_secret", secrets.token_urlsafe(48))
+            return self.__dict__["_secret"]
+        return secret_file.read_or_create(self.path.with_name(self.path.name + ".secret"))
+
     def close(self) -> None:
         self.close_keyword()
         self.db.close()
@@ -98,6 +110,15 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
             "path": str(self.path),
         }
 
+
+
+def _create_private(path: Path) -> None:
+    """Create the store file readable by its owner only (it holds subscribers' addresses);
+    SQLite gives its -wal and -shm files the same mode. An existing file is left as it is."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _split_sql(script: str) -> list[str]:

@@ -230,14 +230,6 @@ class DigestMixin:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def digest_secret(self) -> str:
-        row = self.db.execute("SELECT value FROM digest_meta WHERE key = 'secret'").fetchone()
-        if row:
-            return row[0]
-        self.db.execute("INSERT OR IGNORE INTO digest_meta (key, value) VALUES ('secret', ?)",
-                        (secrets.token_urlsafe(32),))
-        return self.db.execute("SELECT value FROM digest_meta WHERE key = 'secret'").fetchone()[0]
-
     @contextmanager
     def _digest_txn(self) -> Iterator[None]:
         self.db.execute("BEGIN IMMEDIATE")

@@ -86,6 +86,14 @@ class VectorsMixin:
             raise
         self._vector_cache().pop(key, None)
 
+    def forget_vectors(self, key: str) -> None:
+        """Drop every vector of ``key`` and its bookkeeping (before embedding everything again)."""
+        from papertide.store import vectors
+
+        self.db.execute("DELETE FROM vectors_embedded WHERE embedder = ?", (key,))
+        vectors.remove(self._vector_folder(key))
+        self._vector_cache().pop(key, None)
+
     def compact_vectors(self, key: str, *, ann_threshold: int = 0, ann_threads: int = 1) -> int:
         """Merge an embedder's segments into one; build an HNSW index at ``ann_threshold`` rows or more.
 

@@ -13,13 +13,10 @@ import os
 import secrets
 import threading
 import time
-from pathlib import Path
 from typing import Any, Awaitable, Callable, MutableMapping
 
 from itsdangerous import BadSignature, TimestampSigner
 
-from papertide.errors import StoreError
-from papertide.settings import Settings
 from papertide.web.errors import BodyTooLarge, CsrfFailed, RateLimited
 
 log = logging.getLogger("papertide.web")
@@ -42,41 +39,6 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 ]
-
-
-# -- secret key ------------------------------------------------------------------------
-def secret_key(settings: Settings) -> bytes:
-    """The signing key: the setting, else a file beside the store made on first use.
-
-    Every worker process must sign with the same key, so the first one to start
-    creates the file exclusively and the others read it.
-    """
-    if settings.secret_key:
-        return str(settings.secret_key).encode()
-    if settings.db == ":memory:" or "://" in settings.db:
-        log.warning("no secret_key set and no store file to keep one beside; forms work in this process only")
-        return secrets.token_bytes(32)
-    path = Path(settings.db).expanduser()
-    path = path.with_name(path.name + ".secret")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_key(path)
-    except OSError as exc:
-        raise StoreError(f"cannot create the secret key file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(48))
-    return _read_key(path)
-
-
-def _read_key(path: Path) -> bytes:
-    for _ in range(50):  # another worker may be writing it right now
-        key = path.read_text().strip()
-        if key:
-            return key.encode()
-        time.sleep(0.02)
-    raise StoreError(f"the secret key file {path} is empty; delete it to make a new one")
 
 
 # -- CSRF --------------------------------------------------------------------------

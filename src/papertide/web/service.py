@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from papertide.model import canonical_id
 from papertide.settings import Settings
 from papertide.store import Filters, Store, StoredPaper, open_store
 from papertide.web.errors import ModeUnavailable
-from papertide.web.security import Csrf, RateLimiter, secret_key
+from papertide.digest.links import signing_secret
+from papertide.web.security import Csrf, RateLimiter
 
 if TYPE_CHECKING:
     from papertide.index.embed import Embedder
@@ -151,10 +153,13 @@ class Site:
         self.cache = TTLCache(float(settings.web_cache_seconds))
         self.limiter = RateLimiter({"search": int(settings.rate_limit_search),
                                     "subscribe": int(settings.rate_limit_subscribe)})
-        self.csrf = Csrf(secret_key(settings))
         self.page_size = max(1, min(MAX_PAGE, int(settings.web_page_size)))
         self._embedder: Embedder | None = None
         self._embedder_failed = False
+
+    @functools.cached_property
+    def csrf(self) -> Csrf:
+        return Csrf(signing_secret(self.settings, self.store).encode())
 
     @property
     def store(self) -> Store:

@@ -11,7 +11,8 @@ papers, and the HF file alone for topical_dev, whose labels exist only for HF pa
   remember a title;
 * topical: 250 topic phrases of 2-5 words over the HF store (nDCG@10, Recall@100);
 * speed: p50 and p95 of 1-3 word queries (topical queries of up to 3 words and each of their
-  words alone) and of the long known-item queries, each query timed alone, top 10.
+  words alone) and of the long known-item queries, each query timed alone, top 10, through
+  ``search()`` (parsing and fetching the ids included).
 
     .venv/bin/python bench/search.py [--against REV] [--no-against]
 
@@ -121,7 +122,8 @@ def measure(folder: Path) -> dict:
     titles = store.get_many(q["relevant"][0] for q in known)
     title4 = [{"query": " ".join(titles[q["relevant"][0]].title.split()[:4]), "relevant": q["relevant"]}
               for q in known if q["relevant"][0] in titles]
-    found, long_times = run(store, known)
+    found, _ = run(store, known)
+    long_times = timed(store, [q["query"] for q in known])
     figures = {"papers": store.count(), "import_s": seconds, "known_mrr10": mrr10(found, known),
                "long_p50": pct(long_times, 50), "long_p95": pct(long_times, 95)}
     figures["title4_mrr10"] = mrr10(run(store, title4)[0], title4)
@@ -185,7 +187,9 @@ def main() -> None:
         this = measure(Path(scratch) / "this")
         rev = None if args.no_against else (args.against or previous_engine())
         other = measure_other(rev, Path(scratch)) if rev else {}
-    head = f"{'':<34}{'this version':>14}" + (f"{rev[:12]:>16}" if rev else "")
+    label = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.strip() if rev else ""
+    head = f"{'':<34}{'this version':>14}" + (f"{label:>16}" if rev else "")
     print(head)
     for key, label, form in ROWS:
         print(f"{label:<34}{form.format(this[key]):>14}" + (f"{form.format(other[key]):>16}" if other else ""))

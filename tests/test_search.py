@@ -149,6 +149,7 @@ def test_author_only_and_empty_queries(store) -> None:
     assert set(ids(store, "author:borel")) == {"2501.00005"}  # names folded too (Émile Borel)
     assert ids(store, "") == ["2501.00006", "2501.00004", "2501.00003", "2501.00002", "2501.00001", "2501.00005"]
     assert ids(store, "zzzunknownword") == []
+    assert ids(store, "x" * 60) == []  # a word too long to index matches nothing, not everything
 
 
 def test_empty_store(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from papertide.sources.files import FilesSource
 from papertide.sources.links import code_links, find_code_links
 from papertide.query import parse_query
 from papertide.store import Filters, merge, open_store
+from papertide.store.keyword import STATE_ID
 from papertide.store.sqlite import SQLiteStore
 from papertide.app.sync import SyncReport, run_sync
 
@@ -84,7 +85,7 @@ def indexed_ids(store: SQLiteStore) -> list[str]:
     index = store._fresh_index()
     searcher = index.index.searcher()
     hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs), count=False).hits
-    return sorted(searcher.doc(address)["id"][0] for _, address in hits)
+    return sorted(pid for pid in (searcher.doc(address)["id"][0] for _, address in hits) if pid != STATE_ID)
 
 
 def matches(store: SQLiteStore, query: str) -> list[str]:
@@ -355,27 +356,31 @@ import os, signal, sys
 from papertide.settings import Settings
 from papertide.sources.base import SyncRequest
 from papertide.sources.files import FilesSource
-from papertide.store import keyword, open_store
+from papertide.store import keyword, open_store, sqlite_search
 from papertide.app.sync import run_sync
 
 db, path, when, where = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-real_update, real_state, calls = keyword.KeywordIndex.update, keyword.KeywordIndex._write_state, []
+sqlite_search._COMMIT_SECONDS = 0  # commit after every page, as a slow sync does
+real_add, real_commit, calls = keyword.KeywordIndex.add, keyword.KeywordIndex.commit, []
 
 
-def update(self, papers, seq):
+def add(self, papers, seq):
     calls.append(1)
-    if len(calls) == when and where == "before":  # the page is in SQLite, not yet in the index
+    if len(calls) == when and where == "before":  # the page is in SQLite, not in the index
         os.kill(os.getpid(), signal.SIGKILL)
-    return real_update(self, papers, seq)
-
-
-def write_state(self):
-    if len(calls) == when and where == "after":  # the index committed; what it reached is not saved
+    done = real_add(self, papers, seq)
+    if len(calls) == when and where == "added":  # in the index's writer, not committed
         os.kill(os.getpid(), signal.SIGKILL)
-    real_state(self)
+    return done
 
 
-keyword.KeywordIndex.update, keyword.KeywordIndex._write_state = update, write_state
+def commit(self):
+    real_commit(self)
+    if len(calls) == when and where == "committed":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+keyword.KeywordIndex.add, keyword.KeywordIndex.commit = add, commit
 store = open_store(db)
 run_sync(FilesSource(Settings({"db": db, "batch_size": 40}, environ={})), SyncRequest(paths=[path]), store)
 """
@@ -384,20 +389,22 @@ run_sync(FilesSource(Settings({"db": db, "batch_size": 40}, environ={})), SyncRe
 @pytest.mark.parametrize("when", [1, 3])
 def test_kill_9_between_the_store_and_the_index_leaves_every_paper_findable_once(db: Path, tmp_path: Path,
                                                                                when: int) -> None:
-    path = write(tmp_path / "kill.jsonl", [arxiv(f"2504.{n:05d}", f"Paper {n} about item{n}")
-                                           for n in range(1, 201)])
-    for args in ((when, "before"), (1, "after")):
+    rows = [arxiv(f"2504.{n:05d}", f"Paper {n} about item{n}") for n in range(1, 201)]
+    rows += [arxiv(f"2504.{n:05d}v2", f"Paper {n} revised, now about thing{n}") for n in range(1, 201, 7)]
+    path = write(tmp_path / "kill.jsonl", rows)
+    for args in ((when, "before"), (1, "added"), (1, "committed")):
         done = subprocess.run([sys.executable, "-c", KILLED_BETWEEN_COMMITS, str(db), str(path), *map(str, args)],
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == -signal.SIGKILL, done.stderr
     store = open_store(str(db))
     try:
         stored = store.count()
-        assert 0 < stored < 200
+        assert 0 < stored <= 200
         report = import_files(store, db, path, batch_size=40)  # the rerun
         assert (report.new, store.count()) == (200 - stored, 200)
         assert fts_ok(store)  # every paper exactly once in the index
-        assert matches(store, "item137") == ["2504.00137"] and matches(store, "item1") == ["2504.00001"]
+        assert matches(store, "item137") == ["2504.00137"] and matches(store, "item2") == ["2504.00002"]
+        assert matches(store, "thing8") == ["2504.00008"] and matches(store, "item8") == []  # v2 replaced v1
     finally:
         store.close()
 

@@ -1,11 +1,13 @@
 """The keyword index: tantivy, in a folder beside the store, following the store's change feed.
 
 Every write to a paper gives it the next value of the store's sequence (``seq``). The index
-remembers the sequence it has reached (``state.json``, written after each tantivy commit)
-and catches up from there: a paper is deleted by id and added again, so catching up twice
-does no harm, and a crash between a store commit and the index's leaves nothing that the
-next catch-up does not mend. A folder that is missing, of another store, of another schema
-or unreadable is rebuilt from the store with one log line.
+holds, beside the papers, one state document saying which sequence value and which paper
+position (``pk``) it has reached; it is replaced in every commit, so it always describes
+exactly what that commit holds, and a crash anywhere leaves nothing that the next catch-up
+does not mend. Catching up replaces a paper the index may hold (delete by id, add) and adds
+the papers past the position it reached. ``state.json`` names the store and the schema: a
+folder that is missing, of another store or schema, or unreadable is rebuilt from the store
+with one log line.
 
 Queries arrive as data (``ParsedQuery`` and ``Filters``) and are turned into tantivy query
 objects in ``store/keyword_query.py``; no user text ever reaches tantivy's query parser.
@@ -80,10 +82,13 @@ def _schema() -> tantivy.Schema:
     b.add_text_field("cat", tokenizer_name="raw")            # lower-cased categories and archives
     b.add_integer_field("day", indexed=True, fast=True)      # published as YYYYMMDD, 0 if unknown
     b.add_text_field("source", tokenizer_name="raw")
+    b.add_unsigned_field("reached_seq", stored=True)        # the state document only
+    b.add_unsigned_field("reached_pk", stored=True)
     return b.build()
 
 
 SCHEMA = _schema()
+STATE_ID = "\x00state"  # the id of the state document: no paper's id is empty or starts with NUL
 
 
 def day_number(day: str) -> int:
@@ -119,30 +124,28 @@ def _document(paper: IndexedPaper) -> tantivy.Document:
 
 
 class KeywordIndex:
-    """One tantivy index and the sequence of the store it has reached.
+    """One tantivy index and how far it has followed its store.
 
     ``folder`` None keeps it in memory (an in-memory store). Only the process that writes
-    (``update``) takes tantivy's writer lock; readers see each commit after ``refresh``.
+    (``add``, ``commit``) takes tantivy's writer lock; readers see each commit after ``refresh``.
     """
 
     def __init__(self, folder: Path | None, store_uid: str) -> None:
         self.folder = folder
         self.store_uid = store_uid
-        self.reached = 0
         self._writer: tantivy.IndexWriter | None = None
         self.index = self._open()
+        self.reached, self.reached_pk = self._committed_state()
+        self.written, self.written_pk = self.reached, self.reached_pk  # added, maybe not committed yet
 
     # -- opening -----------------------------------------------------------------------
     def _open(self) -> tantivy.Index:
         if self.folder is None:
             return self._with_analyzers(tantivy.Index(SCHEMA))
-        state = self._read_state()
-        fits = state.get("store") == self.store_uid and state.get("schema") == SCHEMA_VERSION
-        if fits:
+        state = self._read_identity()
+        if state == self._identity():
             try:
-                index = self._with_analyzers(tantivy.Index(SCHEMA, path=str(self.folder), reuse=True))
-                self.reached = int(state.get("seq", 0))
-                return index
+                return self._with_analyzers(tantivy.Index(SCHEMA, path=str(self.folder), reuse=True))
             except (OSError, ValueError) as exc:
                 log.warning("keyword index in %s is unreadable (%s); rebuilding it", self.folder, exc)
         elif self.folder.exists():
@@ -151,8 +154,11 @@ class KeywordIndex:
             log.info("building the keyword index in %s", self.folder)
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._write_state()
-        return self._with_analyzers(tantivy.Index(SCHEMA, path=str(self.folder), reuse=False))
+        index = self._with_analyzers(tantivy.Index(SCHEMA, path=str(self.folder), reuse=False))
+        scratch = self.folder / "state.tmp"
+        scratch.write_text(json.dumps(self._identity()))
+        os.replace(scratch, self.folder / "state.json")
+        return index
 
     @staticmethod
     def _with_analyzers(index: tantivy.Index) -> tantivy.Index:
@@ -160,23 +166,24 @@ class KeywordIndex:
         index.register_tokenizer(NAMES, NAME_ANALYZER)
         return index
 
-    def _state_path(self) -> Path:
-        return Path(self.folder or ".") / "state.json"
+    def _identity(self) -> dict:
+        return {"store": self.store_uid, "schema": SCHEMA_VERSION}
 
-    def _read_state(self) -> dict:
+    def _read_identity(self) -> dict:
         try:
-            state = json.loads(self._state_path().read_text("utf-8"))
+            state = json.loads((Path(str(self.folder)) / "state.json").read_text("utf-8"))
         except (OSError, ValueError):
             return {}
         return state if isinstance(state, dict) else {}
 
-    def _write_state(self) -> None:
-        if self.folder is None:
-            return
-        path = self._state_path()
-        scratch = path.with_suffix(".tmp")
-        scratch.write_text(json.dumps({"store": self.store_uid, "schema": SCHEMA_VERSION, "seq": self.reached}))
-        os.replace(scratch, path)
+    def _committed_state(self) -> tuple[int, int]:
+        """(sequence, pk) the last commit reached, from its state document."""
+        searcher = self.index.searcher()
+        hits = searcher.search(tantivy.Query.term_query(SCHEMA, "id", STATE_ID), 1, count=False).hits
+        if not hits:
+            return 0, 0
+        state = searcher.doc(hits[0][1])
+        return int(state["reached_seq"][0]), int(state["reached_pk"][0])
 
     # -- writing -----------------------------------------------------------------------
     def writer(self) -> tantivy.IndexWriter | None:
@@ -187,22 +194,35 @@ class KeywordIndex:
             except ValueError as exc:  # tantivy's LockBusy: another process writes
                 log.debug("keyword index is being written by another process: %s", exc)
                 return None
+            self.index.reload()  # what the writer before us committed
+            self.reached, self.reached_pk = self._committed_state()
+            self.written, self.written_pk = self.reached, self.reached_pk
         return self._writer
 
-    def update(self, papers: Iterable[IndexedPaper], seq: int) -> bool:
-        """Replace these papers in the index and commit, marking ``seq`` reached; False (and
-        nothing done) when another process holds the writer."""
+    def add(self, papers: list[IndexedPaper], seq: int) -> bool:
+        """Put these papers (written up to ``seq``) into the index, replacing those it may hold;
+        False (and nothing done) when another process holds the writer. Seen after ``commit``."""
         writer = self.writer()
         if writer is None:
             return False
         for paper in papers:
-            writer.delete_documents_by_term("id", paper.id)
+            if paper.pk <= self.written_pk:  # past that position, no paper can be in the index yet
+                writer.delete_documents_by_term("id", paper.id)
             writer.add_document(_document(paper))
-        writer.commit()
-        self.reached = max(self.reached, seq)
-        self._write_state()
-        self.index.reload()
+        self.written = max(self.written, seq)
+        self.written_pk = max([self.written_pk, *(p.pk for p in papers)])
         return True
+
+    def commit(self) -> None:
+        """Make what was added visible and durable, with the state that describes it."""
+        if self._writer is None or (self.written, self.written_pk) == (self.reached, self.reached_pk):
+            return
+        self._writer.delete_documents_by_term("id", STATE_ID)
+        self._writer.add_document(tantivy.Document(id=STATE_ID, reached_seq=self.written,
+                                                   reached_pk=self.written_pk))
+        self._writer.commit()
+        self.reached, self.reached_pk = self.written, self.written_pk
+        self.index.reload()
 
     def clear(self) -> bool:
         """Empty the index (before a rebuild); False when another process holds the writer."""
@@ -211,20 +231,21 @@ class KeywordIndex:
             return False
         writer.delete_all_documents()
         writer.commit()
-        self.reached = 0
-        self._write_state()
+        self.reached = self.reached_pk = self.written = self.written_pk = 0
         self.index.reload()
         return True
 
     def refresh(self) -> None:
         """See what another process committed since."""
-        if self.folder is not None:
-            self.reached = max(self.reached, int(self._read_state().get("seq", 0)))
         self.index.reload()
+        if self._writer is None:
+            self.reached, self.reached_pk = self._committed_state()
 
     def close(self) -> None:
+        """Commit what was added and let go of the writer (and its lock)."""
         if self._writer is not None:
-            self._writer.wait_merging_threads()  # also lets go of the lock
+            self.commit()
+            self._writer.wait_merging_threads()
             self._writer = None
 
     # -- reading -----------------------------------------------------------------------
@@ -246,6 +267,3 @@ class KeywordIndex:
     def text_freq(self, value: str) -> int:
         """Papers whose title or abstract holds this index term."""
         return self.index.searcher().doc_freq("text", value)
-
-    def num_docs(self) -> int:
-        return self.index.searcher().num_docs

@@ -54,6 +54,8 @@ def build(query: ParsedQuery, filters: Filters, window: tuple[int, int] | None =
           ) -> tantivy.Query | None:
     """The tantivy query, or None when the query has no text to match (list by date instead).
     ``doc_freq`` (papers holding an index term) picks a long query's rarest pairs."""
+    if not query.has_text:
+        return None
     clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
     terms = list(dict.fromkeys(t for t in map(term, scoring_words(query, params)) if t))[: params.max_terms]
     if query.words and terms:
@@ -70,8 +72,8 @@ def build(query: ParsedQuery, filters: Filters, window: tuple[int, int] | None =
         clauses.append((_MUST, _phrase_anywhere(phrase, ("text",))))
     for author in query.authors:
         clauses.append((_MUST, _filter(_phrase_in("authors", name_terms(author)))))
-    if not any(occur == _MUST for occur, _ in clauses):
-        return None
+    if not any(occur == _MUST for occur, _ in clauses):  # only words the index never holds
+        return tantivy.Query.empty_query()
     for excluded in query.excluded:
         clauses.append((_NOT, _phrase_anywhere(excluded, ("text", "authors"))))
     clauses += [(_MUST, _filter(q)) for q in filter_queries(filters, window)]

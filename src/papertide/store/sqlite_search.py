@@ -25,7 +25,10 @@ from papertide.store.keyword import IndexedPaper, KeywordIndex, term
 from papertide.store.sqlite_util import BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
-_CATCH_UP_PAGE = 5000  # papers read and committed to the index at a time
+_CATCH_UP_PAGE = 5000  # papers read and added to the index at a time
+# A sync commits the keyword index at most this often (and at its end): a tantivy commit
+# waits for the writer's threads, which otherwise index beside the next page's parsing.
+_COMMIT_SECONDS = 10.0
 
 
 class SearchMixin:
@@ -35,6 +38,7 @@ class SearchMixin:
     path: Path
     _keyword: KeywordIndex | None = None
     _bulk: bool = False  # inside bulk_ingest: the index's writer stays open between pages
+    _committed_at = 0.0  # when the keyword index last committed, inside bulk_ingest
 
     # -- the change feed ---------------------------------------------------------------
     def change_seq(self) -> int:
@@ -64,20 +68,26 @@ class SearchMixin:
 
     def catch_up_keyword(self, wait: bool = False) -> bool:
         """Bring the keyword index up to the store's sequence; False if another process holds
-        its writer (then that one catches it up). With ``wait``, wait for it up to the busy timeout."""
+        its writer (that one catches it up). With ``wait``, wait for it up to the busy timeout.
+        Inside a sync the index commits at most every ``_COMMIT_SECONDS`` and when it ends."""
         index = self._keyword_index()
         target = self.change_seq()
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         try:
-            while index.reached < target:
-                batch = self._indexed_papers(index.reached, _CATCH_UP_PAGE)
+            while max(index.written, index.reached) < target:
+                batch = self._indexed_papers(max(index.written, index.reached), _CATCH_UP_PAGE)
                 if not batch:  # nothing left below target (a write rolled back)
                     break
-                if not index.update([paper for _, paper in batch], batch[-1][0]):
+                if not index.add([paper for _, paper in batch], batch[-1][0]):
                     index.refresh()
+                    if index.reached >= target:
+                        break
                     if not wait or time.monotonic() > deadline:
-                        return index.reached >= target
+                        return False
                     time.sleep(0.05)  # another process has the writer: poll for its lock
+            if not self._bulk or time.monotonic() - self._committed_at >= _COMMIT_SECONDS:
+                index.commit()
+                self._committed_at = time.monotonic()
         finally:
             if not self._bulk:
                 index.close()
@@ -86,8 +96,8 @@ class SearchMixin:
     @contextmanager
     def bulk_ingest(self) -> Iterator[None]:
         """Around a sync: the keyword index's writer stays open from page to page, and the
-        index is caught up when the sync ends."""
-        self._bulk = True
+        index is caught up and committed when the sync ends, whatever ends it."""
+        self._bulk, self._committed_at = True, time.monotonic()
         try:
             yield
         finally:
@@ -103,7 +113,7 @@ class SearchMixin:
         if not index.clear():
             raise StoreError("the keyword index is being written by another process; try again when it is done")
         self.catch_up_keyword(wait=True)
-        return index.num_docs()
+        return self.count()
 
     def _fresh_index(self) -> KeywordIndex:
         index = self._keyword_index()

@@ -181,3 +181,16 @@ def test_main_command_offline_fails_over_to_sample_data(tmp_path: Path) -> None:
     assert "papertide: error: arxiv-oai: cannot reach 127.0.0.1" in proc.stderr
     assert "importing the sample data" in proc.stderr
     assert "papers: 3" in proc.stdout and "Segment Anything" in proc.stdout
+
+
+def test_a_store_written_by_a_newer_papertide_is_refused_in_one_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "newer.db"
+    assert CliRunner().invoke(cli, ["--db", str(db), "stats"]).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO schema_migrations (version) VALUES (9999)")
+    result = CliRunner().invoke(cli, ["--db", str(db), "stats"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        result.stderr.strip()] and "newer papertide (schema 9999" in result.stderr

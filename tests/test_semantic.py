@@ -23,7 +23,8 @@ from papertide.errors import NoVectors, SemanticUnavailable
 from papertide.index import embed
 from papertide.index.embed import StaticEmbedder, distill_static, load_embedder, static_model_dir
 from papertide.app.semantic_index import run_index
-from papertide.app.hybrid import default_mode, search_modes, snippet
+from papertide.app.hybrid import default_mode, search_modes
+from papertide.snippets import mark, snippet
 from papertide.store import Filters, open_store
 from papertide.store import vectors
 
@@ -249,9 +250,9 @@ def test_a_compacted_vector_folder_is_mapped_not_read(tmp_path: Path) -> None:
 
 def test_snippet_marks_matched_terms() -> None:
     text = "Intro words. " * 30 + "We segment CT volumes; the segmentation needs few clicks."
-    out = snippet(text, ["segmentation", "clicks"], width=120)
+    out = mark(snippet(text, ["segment", "clicks"], 120), ["segment", "clicks"])
     assert out.startswith("…") and "**segment**" in out and "**segmentation**" in out and "**clicks**" in out
-    assert snippet("No match here", ["zebra"]) == "No match here"
+    assert mark(snippet("No match here", ["zebra"]), ["zebra"]) == "No match here"
 
 
 def test_default_model_loads_offline_from_the_installed_package() -> None:

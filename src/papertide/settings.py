@@ -95,7 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     # -- web site and API (docs/web.md) --
     Setting("base_url", "", "Public address of the site (feed and email links); empty: taken from each request."),
     Setting("secret_key", "",
-            "Key that signs form (CSRF) tokens; empty: generated once into a file beside the store. Never logged."),
+            "Key that signs forms (CSRF) and every mailed link; empty: a random key made once in its own "
+            "0600 file beside the store (<db>.secret). Never logged."),
     Setting("web_threads", 4, "Threads per web worker (they share the worker's one store, one call at a time)."),
     Setting("web_cache_seconds", 60,
             "Seconds a web worker reuses trending lists, trending pages and similar papers before asking the store again."),

@@ -11,8 +11,6 @@ sides and fuses them with :func:`fusion.convex`. Every filter (categories, dates
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -170,44 +168,3 @@ def _drop_excluded(store: Store, hits: list[tuple[str, float]], excluded: list[l
         if not any(f" {' '.join(words)} " in text for words in excluded):
             kept.append((pid, score))
     return kept
-
-
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def _matches(word: str, terms: list[str]) -> bool:
-    """Equal, or sharing a prefix of 4+ letters that leaves at most 2 letters of the shorter word."""
-    low = word.lower()
-    for term in terms:
-        if low == term:
-            return True
-        common = len(os.path.commonprefix([low, term]))
-        if common >= 4 and common >= min(len(low), len(term)) - 2:
-            return True
-    return False
-
-
-def snippet(text: str, terms: list[str], *, width: int = 240, mark: tuple[str, str] = ("**", "**")) -> str:
-    """About ``width`` characters of ``text`` around its first matched term, matches marked.
-
-    A word matches a term when equal to it or sharing a stem-like prefix
-    (``segmentation`` marks ``segment`` and ``segments``, ``model`` not ``modern``). Without a match: the start of the text."""
-    text = " ".join(text.split())
-    terms = [t.lower() for t in terms if t]
-    found = [m for m in _WORD.finditer(text) if _matches(m.group(0), terms)]
-    start = max(0, found[0].start() - width // 4) if found else 0
-    if start:
-        space = text.find(" ", start)
-        start = space + 1 if 0 <= space < found[0].start() else start
-    end = min(len(text), start + width)
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > start else end
-    out, pos = [], start
-    for m in found:
-        if m.start() < start or m.end() > end:
-            continue
-        out += [text[pos:m.start()], mark[0], m.group(0), mark[1]]
-        pos = m.end()
-    out.append(text[pos:end])
-    return ("…" if start else "") + "".join(out) + ("…" if end < len(text) else "")

@@ -193,10 +193,11 @@ def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], si
     papers = obj.store.get_many(pid for pid, _ in result.hits)
     hits = [(papers[pid], score) for pid, score in result.hits if pid in papers]
     if as_json:
-        from papertide.app.hybrid import snippet
+        from papertide.snippets import mark, snippet
 
         click.echo(json.dumps({"query": query, "took_ms": round(result.took_ms, 2), "mode": result.mode,
-                               "results": [{**_result_json(p, s), "snippet": snippet(p.abstract, result.terms)}
+                               "results": [{**_result_json(p, s),
+                                            "snippet": mark(snippet(p.abstract, result.terms, 240), result.terms)}
                                            for p, s in hits]}, ensure_ascii=False))
         return
     if not hits:

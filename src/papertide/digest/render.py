@@ -22,6 +22,7 @@ from markupsafe import Markup
 from papertide.digest.compose import DigestGroup, Topic
 from papertide.digest.links import paper_link
 from papertide.settings import Settings
+from papertide.snippets import snippet
 from papertide.store.base import StoredPaper
 
 _SNIPPET_CHARS = 300
@@ -61,18 +62,11 @@ def paper_view(settings: Settings, paper: StoredPaper) -> dict[str, Any]:
     code = paper.links.get("code") or []
     return {
         "id": paper.id, "title": paper.title, "authors": authors, "published": paper.published,
-        "categories": " ".join(paper.categories[:3]), "snippet": _snippet(paper.abstract),
+        "categories": " ".join(paper.categories[:3]), "snippet": snippet(paper.abstract, (), _SNIPPET_CHARS),
         "page": paper_link(settings, paper.id), "abs": paper.links.get("abs") or paper.url,
         "pdf": paper.links.get("pdf") or (f"https://arxiv.org/pdf/{paper.id}" if arxiv else ""),
         "code": code[0] if isinstance(code, list) and code else (code if isinstance(code, str) else ""),
     }
-
-
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) <= _SNIPPET_CHARS:
-        return text
-    return text[:_SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
 
 
 def period_label(period: str) -> str:

@@ -2,8 +2,8 @@
 
 Free words score with BM25 over the title and abstract together (one field: the known-item
 descriptions hold no title words, yet people also type a title's words); a query of a few
-words also scores each pair of neighbouring words found as a phrase, and a long one its two
-rarest pairs. Phrases and ``author:``
+words also scores each pair of neighbouring words, and the whole query, found as a phrase,
+and a long one its two rarest pairs. Phrases and ``author:``
 must match; ``-word`` and ``-"phrase"`` must not (in title, abstract or authors); categories,
 dates and a digest's window of new papers filter without scoring. Every word is analysed by
 the index's own analyzer and given as a term, so no user text is read as query syntax: any
@@ -62,6 +62,8 @@ def build(query: ParsedQuery, filters: Filters, window: tuple[int, int] | None =
         scored = [(_SHOULD, _in_text(t)) for t in terms]
         if 2 <= len(query.words) <= params.pair_max_words:
             scored += [(_SHOULD, _pair(pair, params.pair)) for pair in adjacent_pairs(query.words)]
+            if len(query.words) > 2:  # a topic typed as words is meant as a phrase
+                scored.append((_SHOULD, _pair(tuple(query.words), params.pair)))
         elif len(query.words) > params.pair_max_words and doc_freq is not None:
             scored += [(_SHOULD, tantivy.Query.const_score_query(_pair(pair, 1.0), params.long_pair))
                        for pair in rarest_pairs(query.words, params.long_pairs, doc_freq)]
@@ -117,8 +119,8 @@ def rarest_pairs(words: list[str], count: int, doc_freq: Callable[[str], int]) -
     return sorted(pairs, key=lambda p: min(doc_freq(term(w)) or 1 << 40 for w in p))[:count]
 
 
-def _pair(pair: tuple[str, str], weight: float) -> tantivy.Query:
-    """The two words side by side in the title or the abstract."""
+def _pair(pair: tuple[str, ...], weight: float) -> tantivy.Query:
+    """The words side by side, in this order, in the title or the abstract."""
     terms = [term(w) for w in pair]
     if not all(terms):
         return tantivy.Query.empty_query()

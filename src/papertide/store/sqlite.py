@@ -60,11 +60,11 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
         self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (datetime('now')))")
         applied = {v for (v,) in self.db.execute("SELECT version FROM schema_migrations")}
-        if not applied:  # stores from before this table counted with user_version
-            current = self.db.execute("PRAGMA user_version").fetchone()[0]
-            applied = {v for v, _ in _migrations() if v <= current}
-            self.db.executemany("INSERT INTO schema_migrations (version) VALUES (?)", [(v,) for v in applied])
-        for version, script in _migrations():
+        known = _migrations()
+        if applied and max(applied) > known[-1][0]:
+            raise StoreError(f"this store was written by a newer papertide (schema {max(applied)}; this one "
+                             f"knows up to {known[-1][0]}): upgrade papertide to open it")
+        for version, script in known:
             if version in applied:
                 continue
             self.db.execute("BEGIN IMMEDIATE")
@@ -72,14 +72,10 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
                 for statement in _split_sql(script):
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
-                self.db.execute(f"PRAGMA user_version = {max(version, self._user_version())}")
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-
-    def _user_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
 
     def signing_secret(self) -> str:
         """The random key that signs links and forms when no ``secret_key`` is set: in a file of

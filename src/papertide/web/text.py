@@ -8,12 +8,12 @@ can print the result without a ``|safe`` that would trust the source.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from datetime import datetime
-from functools import lru_cache
 from typing import Iterable, Sequence
 
 from markupsafe import Markup, escape
+
+from papertide.snippets import snippet, term_pattern  # noqa: F401 (the pages' snippets)
 
 # $$..$$, $..$ and \(..\) spans (not crossing a blank line), an escaped \$ is text.
 _MATH = re.compile(r"(?<!\\)\$\$(.{1,400}?)(?<!\\)\$\$|(?<!\\)\$(.{1,300}?)(?<!\\)\$|\\\((.{1,300}?)\\\)", re.S)
@@ -88,19 +88,6 @@ def _text_plain(piece: str) -> str:
     return _LATEX_TEXT.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), piece)
 
 
-def term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
-    """A pattern marking words that start with any query term (so 'segment' marks 'segmentation')."""
-    return _term_pattern(tuple(terms))
-
-
-@lru_cache(maxsize=256)
-def _term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
-    words = sorted({t.lower() for t in terms if t and len(t) > 1}, key=len, reverse=True)[:30]
-    if not words:
-        return None
-    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\w*", re.I | re.U)
-
-
 def _marked(piece: str, pattern: re.Pattern[str] | None) -> Markup:
     piece = _text_plain(piece)
     if pattern is None:
@@ -130,38 +117,6 @@ def plain(text: str) -> str:
     """Source text for places without markup (page titles, feeds, JSON): LaTeX as Unicode."""
     joined = "".join(_math_plain(p) if is_math else _text_plain(p) for is_math, p in _spans(text or ""))
     return _XML_INVALID.sub("", joined)
-
-
-def snippet(text: str, terms: Sequence[str], size: int = 280) -> str:
-    """The stretch of ``text`` (about ``size`` chars) holding the most query words."""
-    # Stored text has its spaces folded already, paragraphs apart by blank lines (model.clean_text).
-    text = (text or "").replace("\n\n", " ").replace("\n", " ")
-    if len(text) <= size:
-        return text
-    hits = _word_starts(text.lower(), {t.lower() for t in terms if t and len(t) > 1})
-    start = 0
-    if hits:  # the window starting 40 chars before a hit that holds the most hits
-        best = max(hits[:64], key=lambda h: bisect_left(hits, h - 40 + size) - bisect_left(hits, h - 40))
-        start = max(0, best - 40)
-        start = text.rfind(" ", 0, start) + 1 if start else 0
-    end = min(len(text), start + size)
-    if end < len(text):
-        end = max(text.rfind(" ", start, end), start + size // 2)
-    if text[start:end].count("$") % 2:  # never leave half a math span
-        end = text.rfind("$", start, end)
-    return ("… " if start else "") + text[start:end].strip() + (" …" if end < len(text) else "")
-
-
-def _word_starts(lower: str, prefixes: set[str]) -> list[int]:
-    """Where words starting with any prefix begin (str.find: far faster than a regex here)."""
-    found = []
-    for prefix in prefixes:
-        at = lower.find(prefix)
-        while at != -1:
-            if at == 0 or not lower[at - 1].isalnum():
-                found.append(at)
-            at = lower.find(prefix, at + 1)
-    return sorted(found)
 
 
 def preview(text: str, size: int = 260) -> tuple[str, bool]:

@@ -194,3 +194,9 @@ def test_a_store_written_by_a_newer_papertide_is_refused_in_one_line(tmp_path: P
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         result.stderr.strip()] and "newer papertide (schema 9999" in result.stderr
+
+
+def test_new_with_an_absurd_number_of_days_is_a_clear_usage_error(run) -> None:
+    result = run("new", "--days", "800000")
+    assert result.exit_code == 2 and "800000 is not in the range 0<=x<=36500" in result.output
+    assert "Traceback" not in result.output

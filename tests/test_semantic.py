@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 import shutil
 import tempfile
 from pathlib import Path
@@ -361,3 +364,23 @@ def test_reindex_rebuilds_the_keyword_index_and_with_vectors_embeds_every_paper_
     assert out.strip() == f"reindex: keyword index rebuilt, {N_PAPERS:,} papers"
     out = _run(indexed, "reindex", "--no-keyword", "--vectors")
     assert f"index: {N_PAPERS:,} embedded, 0 unchanged" in out
+
+
+def test_scratch_left_by_a_killed_index_is_swept_by_the_next_run(indexed: str, tmp_path: Path) -> None:
+    from papertide import scratch
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    store = open_store(indexed)
+    folder = next(store.vectors_root().iterdir())
+    store.close()
+    left = [folder / f".seg-000099.npy.tmp{dead}", MODELS / "onnx" / f".export.tmp{dead}"]
+    left[0].write_bytes(b"half a segment")
+    left[1].mkdir(parents=True, exist_ok=True)
+    (left[1] / "model.onnx").write_bytes(b"x" * 1000)
+    mine = folder / f".seg-000098.npy.tmp{os.getpid()}"  # a live writer's is left alone
+    mine.write_bytes(b"being written")
+    assert scratch.sweep(MODELS / "onnx") == 1 and not left[1].exists()
+    _run(indexed, "index")  # nothing new to embed; the run still sweeps
+    assert not left[0].exists() and mine.exists()
+    mine.unlink()

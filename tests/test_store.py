@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 import re
 import secrets
 import shutil
@@ -17,6 +18,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -409,14 +412,31 @@ def test_kill_9_between_the_store_and_the_index_leaves_every_paper_findable_once
         store.close()
 
 
-def test_unreadable_file_fails_cleanly_after_earlier_pages(store: SQLiteStore, db: Path, tmp_path: Path) -> None:
+def test_a_cut_short_gzip_keeps_every_readable_line_and_says_where_it_stopped(store: SQLiteStore, db: Path,
+                                                                             tmp_path: Path) -> None:
     rows = [arxiv(f"2505.{n:05d}", f"Paper {n}", abstract=secrets.token_hex(400)) for n in range(1, 4001)]
     whole = write(tmp_path / "whole.jsonl.gz", rows)
     broken = tmp_path / "broken.jsonl.gz"
-    broken.write_bytes(whole.read_bytes()[:-40])  # cut short: gzip cannot finish it
-    with pytest.raises(SourceUnavailable, match="cannot read broken.jsonl.gz"):
-        import_files(store, db, broken, batch_size=500)
-    assert store.count() > 0 and store.count() % 500 == 0  # whole pages only
+    broken.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) * 2 // 3])  # cut short: gzip cannot finish it
+    inflater = zlib.decompressobj(wbits=31)
+    readable = inflater.decompress(broken.read_bytes()).count(b"\n")  # whole lines before the cut
+    assert 500 < readable < 4000 and readable % 500
+    for _ in range(2):  # the rerun stores nothing twice and says the same
+        with pytest.raises(SourceUnavailable, match=f"cannot read broken.jsonl.gz past line {readable:,}"):
+            import_files(store, db, broken, batch_size=500)
+        assert store.count() == readable and fts_ok(store)
+    report = import_files(store, db, whole, batch_size=500)  # the whole file, fetched again
+    assert (report.new, store.count()) == (4000 - readable, 4000) and fts_ok(store)
+
+
+def test_a_cut_short_json_array_keeps_its_whole_items(store: SQLiteStore, db: Path, tmp_path: Path) -> None:
+    items = [hf(f"2506.{n:05d}", f"Paper {n}") for n in range(1, 41)]
+    text = json.dumps(items)
+    cut = tmp_path / "daily.json"
+    cut.write_text(text[: text.index(f"2506.{31:05d}")])  # inside item 31
+    report = import_files(store, db, cut)
+    assert (report.new, store.count()) == (30, 30)
+    assert report.skipped == {"the array is cut short or damaged after item 30": 1}
     assert fts_ok(store)
 
 
@@ -601,3 +621,37 @@ def test_the_web_sites_old_subscription_requests_table_is_dropped(db: Path) -> N
     applied = {r[0] for r in store.db.execute("SELECT version FROM schema_migrations")}
     assert "subscription_requests" not in tables and {6, 9} <= applied
     assert "digest_subscribers" in tables  # subscriptions live with the digest (migration 0007)
+
+
+def test_field_limits_skip_a_record_fast_with_the_reason_counted(store: SQLiteStore, db: Path,
+                                                                 tmp_path: Path) -> None:
+    rows = [arxiv("2507.00001", "T" * 20_000_000), arxiv("2507.00002", "Fine", authors=["A"] * 10_001),
+            arxiv("2507.00003", "Fine", authors=["N" * 501]), arxiv("2507.00004", "Kept paper")]
+    started = time.perf_counter()
+    report = import_files(store, db, write(tmp_path / "limits.jsonl", rows))
+    assert time.perf_counter() - started < 5  # a 20 MB title took 17 s before
+    assert report.skipped == {"title too long": 1, "too many authors": 1, "author name too long": 1}
+    assert store.count() == 1 and store.get("2507.00004") is not None
+    with pytest.raises(InvalidRecord, match="id too long"):  # ids of sources without an id syntax
+        make_record(id="doi:10.1101/" + "9" * 300, source="t", title="T")
+
+
+def test_a_named_pipe_is_named_as_such(store: SQLiteStore, db: Path, tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    with pytest.raises(SourceUnavailable, match="not a regular file"):
+        import_files(store, db, pipe)
+    with pytest.raises(SourceUnavailable, match="no such file"):
+        import_files(store, db, tmp_path / "missing.jsonl")
+
+
+def test_the_progress_callback_counts_only_committed_papers(store: SQLiteStore, db: Path, numbered: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    source = FilesSource(settings_for(db, batch_size=10))
+    other = open_store(str(db))  # another connection sees only what is committed
+    try:
+        run_sync(source, SyncRequest(paths=[str(numbered)]), store,
+                 on_page=lambda report: seen.append((report.new, other.count())))
+    finally:
+        other.close()
+    assert seen == [(10, 10), (20, 20), (25, 25)]

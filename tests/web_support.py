@@ -78,6 +78,7 @@ def seed_store(shared: Path, folder: Path) -> dict[str, Any]:
 def web_settings(db: str, **overrides: Any) -> Settings:
     """Settings for a test app: no rate limits unless asked, a fixed key, no inherited environment."""
     values = {"db": db, "rate_limit_search": 0, "rate_limit_subscribe": 0, "secret_key": "test-key",
+              "allowed_hosts": "testserver,localhost,127.0.0.1",
               "web_cache_seconds": 60,
               "digest_scheduler": False, "smtp_port": 9}
     values.update(overrides)

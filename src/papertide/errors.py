@@ -42,6 +42,10 @@ class InvalidSubscription(BadInput):
     """A subscription has a bad address, time zone, hour, frequency or topic."""
 
 
+class UnknownTimeZone(InvalidSubscription):
+    """A time zone name this machine's zone database does not know."""
+
+
 class BadLink(PapertideError):
     """A confirm, manage or unsubscribe link is forged, expired or no longer valid."""
 

@@ -185,6 +185,18 @@ def _clean_names(values: list | tuple) -> bool:
             and "\x01 " not in whole and whole[:1] != " " and whole[-1:] != " ")
 
 
+# Field limits at the source boundary: a record past one is skipped, with the reason counted.
+MAX_ID_CHARS = 200
+MAX_TITLE_CHARS = 2_000
+MAX_AUTHORS = 10_000     # large collaborations list a few thousand
+MAX_NAME_CHARS = 500
+
+
+def _check_length(value: Any, limit: int, field_name: str) -> None:
+    if isinstance(value, str) and len(value) > limit:
+        raise InvalidRecord(f"{field_name} too long ({len(value):,} chars)")
+
+
 def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 20000,
                 abstract: Any = None, authors: Any = None, categories: Any = None,
                 version: int | None = None, primary_category: Any = None, published: Any = None,
@@ -192,26 +204,61 @@ def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 2
                 links: dict[str, Any] | None = None, keywords: Any = None,
                 signals: list[Signal] | None = None) -> PaperRecord:
     """Validate and clean one record; raise InvalidRecord with a reason."""
+    if len(id) > MAX_ID_CHARS:
+        raise InvalidRecord(f"id too long ({len(id):,} chars)")
+    # Lengths are checked before cleaning too: cleaning a 20 MB title alone took 17 s.
+    _check_length(title, MAX_TITLE_CHARS, "title")
+    _check_length(abstract, 2 * max_abstract_chars, "abstract")
     title_text = clean_text(title, field_name="title")
     if not title_text:
         raise InvalidRecord("missing title")
+    _check_length(title_text, MAX_TITLE_CHARS, "title")
     abstract_text = clean_text(abstract, field_name="abstract", keep_newlines=True)
-    if len(abstract_text) > max_abstract_chars:
-        raise InvalidRecord(f"abstract too long ({len(abstract_text)} chars)")
+    _check_length(abstract_text, max_abstract_chars, "abstract")
+    if isinstance(authors, (list, tuple)) and len(authors) > MAX_AUTHORS:
+        raise InvalidRecord(f"too many authors ({len(authors):,})")
+    names = _text_list(authors, field_name="authors")
+    if any(len(name) > MAX_NAME_CHARS for name in names):
+        raise InvalidRecord("author name too long")
     cats = _text_list(categories, field_name="categories")
     return PaperRecord(
         id=id, source=source, version=version, title=title_text, abstract=abstract_text,
-        authors=_text_list(authors, field_name="authors"), categories=cats,
+        authors=names, categories=cats,
         primary_category=clean_text(primary_category, field_name="primary_category") or (cats[0] if cats else ""),
         published=parse_day(published, field_name="published"),
         updated=parse_day(updated, field_name="updated"),
         doi=clean_text(doi, field_name="doi"),
         journal_ref=clean_text(journal_ref, field_name="journal_ref"),
         comment=clean_text(comment, field_name="comment"),
-        links=links or {},
+        links=safe_links(links) if links else {},
         keywords=_text_list(keywords, field_name="keywords"),
         signals=signals or [],
     )
+
+
+def safe_url(url: object) -> str:
+    """A link from a source, only if it is http(s): never javascript:, data: or relative tricks."""
+    if not isinstance(url, str):
+        return ""
+    url = url.strip()
+    if url.lower().startswith(("https://", "http://")) and not any(c in url for c in "\"'<> \t\n\r\\"):
+        return url
+    return ""
+
+
+def safe_links(links: dict[str, Any]) -> dict[str, Any]:
+    """A paper's links with every one that is not http(s) left out: the one URL policy for
+    everything that comes from a source, applied where records are made and where stored
+    papers are read, so pages, feeds, mail, the API and the CLI all get only these."""
+    out: dict[str, Any] = {}
+    for key, value in links.items():
+        if isinstance(value, list):
+            kept = [url for url in map(safe_url, value) if url]
+            if kept:
+                out[key] = kept
+        elif url := safe_url(value):
+            out[key] = url
+    return out
 
 
 def utc_now() -> str:

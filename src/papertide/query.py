@@ -73,9 +73,9 @@ def parse_date(text: str, *, end: bool) -> str | None:
         if day is None:
             return f"{year:04d}-{month_i:02d}-{last if end else 1:02d}"
         day_i = int(day)
-        if not 1 <= day_i <= last:
+        if not 1 <= day_i <= 31:
             return None
-        return f"{year:04d}-{month_i:02d}-{day_i:02d}"
+        return f"{year:04d}-{month_i:02d}-{min(day_i, last):02d}"  # 2025-02-30: the month's last day
     except (ValueError, calendar.IllegalMonthError):
         return None
 

@@ -93,7 +93,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Query vectors kept per embedder, so a repeated query (the next page, a popular topic) skips the model (0: off)."),
     Setting("ann_threshold", 50000, "From this many vectors on, `index` builds an HNSW index and search uses it (0: never)."),
     # -- web site and API (docs/web.md) --
-    Setting("base_url", "", "Public address of the site (feed and email links); empty: taken from each request."),
+    Setting("base_url", "", "Public address of the site (feed and email links); empty: feeds take the request's "
+            "host when it is one of allowed_hosts, mail points at http://127.0.0.1:8000."),
+    Setting("allowed_hosts", "localhost,127.0.0.1,[::1]",
+            "Without base_url: the Host names whose requests may build absolute feed links (comma-separated)."),
+    Setting("forwarded_allow_ips", "",
+            "Addresses of reverse proxies whose X-Forwarded-For / -Proto headers are trusted (comma-separated; "
+            "empty: none, so a forged header cannot dodge a rate limit)."),
     Setting("secret_key", "",
             "Key that signs forms (CSRF) and every mailed link; empty: a random key made once in its own "
             "0600 file beside the store (<db>.secret). Never logged."),

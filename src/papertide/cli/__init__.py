@@ -246,7 +246,8 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--days", default=1, show_default=True, type=click.IntRange(0), help="Added in the last N days.")
+@click.option("--days", default=1, show_default=True, type=click.IntRange(0, 36500),
+              help="Published in the last N days (0: any day).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--category", "categories", multiple=True, help="Only these categories.")
 @pass_context

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from papertide.errors import InvalidSubscription
+from papertide.errors import UnknownTimeZone
 
 FREQUENCIES = ("daily", "weekly")
 _LENGTH = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
@@ -27,7 +27,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise InvalidSubscription(f"unknown time zone {name!r} (use a name like Europe/Paris or UTC)") from None
+        raise UnknownTimeZone(f"unknown time zone {name!r} (use a name like Europe/Paris or UTC)") from None
 
 
 def period_length(frequency: str) -> timedelta:

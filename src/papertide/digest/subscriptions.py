@@ -26,7 +26,7 @@ WINDOWS = ("", "day", "week", "month")
 MAX_TOPICS = 50
 MAX_PAPERS = 100
 _LABEL = r"[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?"  # one part of a domain name
-_EMAIL = re.compile(r"^[^@\s<>\"(),;:\\\[\]]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$")
+_EMAIL = re.compile(r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$")
 _CATEGORY = re.compile(r"^[A-Za-z\-]+(\.[A-Za-z\-]+)?$")
 
 

@@ -35,6 +35,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from papertide import scratch
 from papertide.errors import EmbedderError
 from papertide.index.embed import (_DEFAULT_ALIASES, DEFAULT_MODEL, STATIC, EmbedderSpec, _vector_tag, key_prefix,
                                    model_version, recipe_of)
@@ -243,6 +244,7 @@ def export_query_encoder(embedder: "SentenceTransformerEmbedder", models_dir: Pa
         log.info("query encoder of %s not exported: %s", embedder.spec.model, plan)
         return None
     target = Path(models_dir).expanduser() / "onnx" / query_encoder_id(embedder.spec, embedder.max_seq_length)
+    scratch.sweep(target.parent)  # an export a killed run left half-written (about 90 MB)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     try:
         _write(tmp, embedder, *plan)

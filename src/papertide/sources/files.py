@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import queue
 import threading
 import zlib
@@ -153,8 +154,10 @@ class FilesSource:
     def pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Iterator[Page]:
         for raw_path in request.paths:
             path = Path(raw_path).expanduser()
-            if not path.is_file():
+            if not path.exists():
                 raise SourceUnavailable(f"no such file: {raw_path}")
+            if not path.is_file():
+                raise SourceUnavailable(f"not a regular file (a folder, a named pipe or a device): {raw_path}")
             yield from self._file_pages(path, checkpoints)
 
     def _file_pages(self, path: Path, checkpoints: dict[str, dict]) -> Iterator[Page]:
@@ -168,26 +171,35 @@ class FilesSource:
             return
         stamp = {"size": stat.st_size, "mtime": stat.st_mtime}
         try:
-            if _is_json_array(path):
-                yield self._array_page(path, key, stamp)
-            else:
-                yield from self._line_pages(path, key, stamp, line_no)
+            array = _is_json_array(path)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise SourceUnavailable(f"cannot read {path.name}: {exc}") from None
+        if array:
+            yield self._array_page(path, key, stamp)
+        else:
+            yield from self._line_pages(path, key, stamp, line_no)
 
     def _line_pages(self, path: Path, key: str, stamp: dict, line_no: int) -> Iterator[Page]:
         """Pages of ``batch_size`` lines after line ``line_no``; the last one is marked done."""
         page = Page(checkpoint_key=key)
         batch = self.settings.batch_size
         number = line_no
-        for number, line in enumerate(_lines(path), 1):
-            if number <= line_no:
-                continue
-            self._parse_line(line, number, path.name, page)
-            if page.fetched >= batch:
-                page.checkpoint = {**stamp, "line": number, "done": False}
-                yield page
-                page = Page(checkpoint_key=key)
+        try:
+            for number, line in enumerate(_lines(path), 1):
+                if number <= line_no:
+                    continue
+                self._parse_line(line, number, path.name, page)
+                if page.fetched >= batch:
+                    page.checkpoint = {**stamp, "line": number, "done": False}
+                    yield page
+                    page = Page(checkpoint_key=key)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            # A damaged or cut-short file: store every whole line before the damage, then say so.
+            # The checkpoint stays before the damage, so a rerun of a repaired file goes on from it.
+            page.checkpoint = {**stamp, "line": max(number, line_no), "done": False}
+            yield page
+            raise SourceUnavailable(f"cannot read {path.name} past line {max(number, line_no):,} ({exc}); "
+                                    "the lines before it are stored") from None
         page.checkpoint = {**stamp, "line": number if page.fetched else line_no, "done": True}
         yield page
 
@@ -196,13 +208,15 @@ class FilesSource:
         page = Page(checkpoint_key=key, checkpoint={**stamp, "line": 0, "done": True})
         try:
             with _open(path) as handle:
-                items = orjson.loads(handle.read())
-        except orjson.JSONDecodeError:
-            page.skipped.append((path.name, "not valid JSON"))
-            page.fetched = 1
-            return page
+                data = handle.read()
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise SourceUnavailable(f"cannot read {path.name}: {exc}") from None
+        items, damage = _array_items(data)
         for number, item in enumerate(items, 1):
             self._parse_line(orjson.dumps(item), number, path.name, page)
+        if damage:
+            page.skipped.append((f"{path.name}:{len(items) + 1}", damage))
+            page.fetched += 1
         return page
 
     def _parse_line(self, line: bytes, number: int, name: str, page: Page) -> None:
@@ -226,6 +240,29 @@ class FilesSource:
             page.skipped.append((where, str(exc)))
             return
         page.records.append(record)
+
+
+def _array_items(data: bytes) -> tuple[list[Any], str]:
+    """The items of a JSON array, and what is wrong with the rest ('' if nothing): a file cut
+    short or damaged keeps every whole item before the damage."""
+    try:
+        items = orjson.loads(data)
+        return (items, "") if isinstance(items, list) else ([], "not a JSON array")
+    except orjson.JSONDecodeError:
+        pass
+    text = data.decode("utf-8", errors="replace")
+    decoder, items = json.JSONDecoder(), []
+    at = text.index("[") + 1
+    while True:
+        while at < len(text) and text[at] in " \t\r\n,":
+            at += 1
+        if at < len(text) and text[at] == "]":
+            return items, "not valid JSON after the array"
+        try:
+            item, at = decoder.raw_decode(text, at)
+        except ValueError:
+            return items, f"the array is cut short or damaged after item {len(items):,}"
+        items.append(item)
 
 
 def _is_json_array(path: Path) -> bool:

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
-from papertide.model import Page, RepoState, Signal, SignalDelta  # noqa: F401 (part of the interface)
+from papertide.model import Page, RepoState, Signal, SignalDelta, safe_links  # noqa: F401 (part of the interface)
 from papertide.query import ParsedQuery
 
 
@@ -34,6 +34,9 @@ class StoredPaper:
     sources: dict[str, str] = field(default_factory=dict)  # source -> first seen
     added_at: str = ""
     changed_at: str = ""
+
+    def __post_init__(self) -> None:
+        self.links = safe_links(self.links)  # also for papers stored before the policy
 
     @property
     def url(self) -> str:

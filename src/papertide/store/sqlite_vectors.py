@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from papertide import scratch
 from papertide.store.base import Filters
 from papertide.store.sqlite_search import _filter_sql
 from papertide.store.sqlite_util import _chunks
@@ -104,6 +105,7 @@ class VectorsMixin:
         keep = np.array([r[0] for r in self.db.execute(
             "SELECT pk FROM vectors_embedded WHERE embedder = ?", (key,))], dtype=np.int64)
         folder = self._vector_folder(key)
+        scratch.sweep(folder)  # segments a killed `index` left half-written
         merged = vectors.compact(folder, keep)
         self._vector_cache().pop(key, None)
         if merged is None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from papertide.web import subscriptions
 from papertide.web.security import client_of
@@ -19,6 +19,11 @@ from papertide.web.service import MAX_OFFSET, MAX_PAGE, Card, ResultPage, Site, 
 from papertide.web.text import plain
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
+
+# The schema says exactly what the code accepts: what it allows is never refused, and the reverse.
+DAY_PATTERN = r"^[1-9][0-9]{3}(-(0?[1-9]|1[0-2])(-(0?[1-9]|[12][0-9]|3[01]))?)?$"
+CATEGORY_PATTERN = r"^[A-Za-z][A-Za-z-]{0,15}(\.[A-Za-z-]{1,10})?$"
+EMAIL_PATTERN = r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 
 
 class ErrorDetail(BaseModel):
@@ -88,15 +93,22 @@ class SimilarResponse(BaseModel):
     results: list[PaperSummary]
 
 
+_Followed = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+
+
 class Follows(BaseModel):
-    trending: list[Literal["day", "week", "month"]] = []
-    categories: list[Annotated[str, Field(max_length=40)]] = Field(default=[], max_length=20)
-    searches: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=20)
-    authors: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=20)
+    """What to follow: at least one trending list, category, search or author."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    trending: list[Literal["day", "week", "month"]] = Field(default=[], min_length=1, max_length=3)
+    categories: list[Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]] = Field(
+        default=[], min_length=1, max_length=10)
+    searches: list[_Followed] = Field(default=[], min_length=1, max_length=20)
+    authors: list[_Followed] = Field(default=[], min_length=1, max_length=20)
 
 
 class SubscriptionIn(BaseModel):
-    email: str = Field(max_length=254, examples=["reader@example.org"])
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN, examples=["reader@example.org"])
     follows: Follows
     frequency: Literal["daily", "weekly"] = "daily"
     hour: int | None = Field(default=None, ge=0, le=23, description="Local hour to send at (default: the site's).")
@@ -142,11 +154,23 @@ def _page(page: ResultPage) -> dict[str, Any]:
             "results": [summary(c) for c in page.cards]}
 
 
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Results to skip (at most {MAX_OFFSET}).")]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Results per page (at most {MAX_PAGE}).")]
-Categories = Annotated[list[str], Query(max_length=10, description="Only these categories (cs.CV, q-bio...).")]
-PaperId = Annotated[str, Path(max_length=100, description="arXiv id, with or without version.")]
-Token = Annotated[str, Path(max_length=512, description="The token of a manage link mailed to the address.")]
+def _whole_number(value: Any) -> Any:
+    """A query parameter the schema calls an integer must be written as one ('0.0' is not)."""
+    if isinstance(value, str) and not value.isdigit():
+        raise ValueError("must be a whole number")
+    return value
+
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Results to skip (at most {MAX_OFFSET})."),
+                   BeforeValidator(_whole_number)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Results per page (at most {MAX_PAGE})."),
+                  BeforeValidator(_whole_number)]
+Category = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
+Categories = Annotated[list[Category], Query(max_length=10, description="Only these categories (cs.CV, q-bio...).")]
+Day = Annotated[str | None, Query(pattern=DAY_PATTERN, description="A year, month or day: 2025, 2025-03, 2025-03-18.")]
+PaperId = Annotated[str, Path(max_length=100, pattern=r"^[!-~]+$", description="arXiv id, with or without version.")]
+Token = Annotated[str, Path(max_length=512, pattern=r"^[A-Za-z0-9_.-]+$",
+                            description="The token of a manage link mailed to the address.")]
 
 
 @router.get("/search", response_model=SearchResponse, summary="Search papers")
@@ -154,8 +178,7 @@ def search(request: Request, q: Annotated[str, Query(min_length=1, max_length=20
                                                      description="Query: words, \"phrases\", -exclusions, "
                                                                  "author:, cat:, since:, until:.")],
            mode: Literal["keyword", "semantic", "hybrid"] = "keyword", category: Categories = [],
-           since: Annotated[str | None, Query(max_length=10)] = None,
-           until: Annotated[str | None, Query(max_length=10)] = None,
+           since: Day = None, until: Day = None,
            offset: Offset = 0, limit: Limit = 20) -> dict[str, Any]:
     """Ranked papers for a query. An unavailable mode is a 400 `mode_unavailable`."""
     site = _site(request)
@@ -204,7 +227,7 @@ def subscribe(request: Request, body: SubscriptionIn) -> dict[str, Any]:
     found = subscriptions.subscribe(_site(request), client_of(request.scope), body.email,
                                     body.follows.model_dump(), body.frequency, hour=body.hour, tz=body.tz,
                                     max_papers=body.max_papers)
-    return subscriptions.view(found.subscriber)
+    return subscriptions.request_view(found.subscriber)
 
 
 @router.get("/subscriptions/{token}", response_model=Subscription, summary="A subscription")
@@ -226,7 +249,8 @@ def unsubscribe(request: Request, token: Token) -> dict[str, Any]:
                                                    status="unsubscribed"))
 
 
-_ERRORS = {"400": "Bad request (bad parameter, unavailable mode, bad or expired link)", "403": "Form token missing",
+_ERRORS = {"400": "Bad request (bad parameter; `mode_unavailable`, `bad_link` for a bad or expired link, "
+                  "`unknown_time_zone`)", "403": "Form token missing",
            "404": "Not found", "413": "Body too large", "429": "Rate limited"}
 
 

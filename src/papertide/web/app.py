@@ -21,13 +21,14 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Match
 
 from papertide import __version__
-from papertide.errors import BadInput, BadLink, PapertideError, PaperNotFound, UnknownSubscriber
+from papertide.errors import BadInput, BadLink, PapertideError, PaperNotFound, UnknownSubscriber, UnknownTimeZone
 from papertide.settings import Settings
 from papertide.web import text
 from papertide.web.errors import WebError
-from papertide.web.security import GuardMiddleware, access_log
+from papertide.web.security import GuardMiddleware, access_log, loggable_path
 from papertide.web.service import Site
 
 log = logging.getLogger("papertide.web")
@@ -128,12 +129,24 @@ def _validation_message(exc: RequestValidationError) -> str:
     return f"{where or 'request'}: {first.get('msg', 'invalid')}"[:300]
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app takes at the request's path."""
+    allowed = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return allowed + (["HEAD"] if "GET" in allowed else [])  # GuardMiddleware answers HEAD as GET
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def web_error(request: Request, exc: WebError) -> Response:
         return error_response(request, exc.status, exc.code, str(exc), exc.headers)
 
     async def bad_input(request: Request, exc: BadInput) -> Response:
-        return error_response(request, 400, "bad_request", str(exc))
+        # Which zones exist is the server's zone database, which no schema states: a code of its own.
+        code = "unknown_time_zone" if isinstance(exc, UnknownTimeZone) else "bad_request"
+        return error_response(request, 400, code, str(exc))
 
     async def not_found(request: Request, exc: PaperNotFound | UnknownSubscriber) -> Response:
         return error_response(request, 404, "not_found", str(exc))
@@ -142,7 +155,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 400, "bad_link", str(exc))
 
     async def papertide_error(request: Request, exc: PapertideError) -> Response:
-        log.error("request %s failed: %s", request.url.path, exc)
+        log.error("request %s failed: %s", loggable_path(request.url.path), exc)
         return error_response(request, 503, "unavailable", "the store could not answer; try again later")
 
     async def validation(request: Request, exc: RequestValidationError) -> Response:
@@ -153,8 +166,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             return await web_error(request, exc.__cause__)
         codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
         message = {404: "no such page", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
-        return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), message,
-                              getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method some route takes at this path, not the first route's
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), message, headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # The trace goes to the server log (uvicorn prints it); the client gets one line.
@@ -179,6 +194,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
 
     # Workers are separate processes: they read the store location from the environment.
     os.environ["PAPERTIDE_DB"] = str(settings.db)
+    proxies = str(settings.forwarded_allow_ips).strip()
+    # Forwarding headers are believed only from the proxies the operator lists (uvicorn's own
+    # default trusts 127.0.0.1, where a local client could then forge its address).
     uvicorn.run("papertide.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=False, proxy_headers=True, server_header=False, log_level="info",
+                access_log=False, proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+                server_header=False, log_level="info",
                 timeout_keep_alive=10, limit_concurrency=1024, **uvicorn_options)

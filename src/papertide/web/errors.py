@@ -16,6 +16,12 @@ class WebError(PapertideError):
         self.headers = headers or {}
 
 
+class UnknownHost(WebError):
+    """A request for a Host this site does not answer for, where that host would make links."""
+
+    code = "unknown_host"
+
+
 class NotFound(WebError):
     """No such page or paper."""
 

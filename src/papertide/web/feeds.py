@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from lxml import etree
 from starlette.responses import Response
 
+from papertide.web.errors import UnknownHost
 from papertide.web.security import client_of
 from papertide.web.service import Card, Site, make_filters
 from papertide.web.text import plain
@@ -23,7 +24,15 @@ FEED_SIZE = 30
 
 
 def _base(request: Request, site: Site) -> str:
-    return (site.settings.base_url or str(request.base_url)).rstrip("/")
+    """Where the feed's links point: ``base_url``, else the request's own address if its Host
+    is an allowed one (a forged Host must not put its links into a publicly cached feed)."""
+    if site.settings.base_url:
+        return str(site.settings.base_url).rstrip("/")
+    allowed = {h.strip().lower() for h in str(site.settings.allowed_hosts).split(",") if h.strip()}
+    host = (request.url.hostname or "").lower()
+    if host not in allowed and f"[{host}]" not in allowed:
+        raise UnknownHost(f"this site does not answer for host {host[:100]!r}; set base_url or allowed_hosts")
+    return str(request.base_url).rstrip("/")
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:

@@ -123,6 +123,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+def _bodiless(send: Send) -> Send:
+    async def without_body(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+    return without_body
+
+
 class GuardMiddleware:
     """Security headers on every response, a body size limit, one JSON access-log line per request."""
 
@@ -140,6 +148,9 @@ class GuardMiddleware:
         if length is not None and length > self.max_body_bytes:
             await _too_large(scope, send, self.max_body_bytes)
             state["status"] = 413
+        elif scope["method"] == "HEAD":
+            # Uptime checkers and feed readers ask with HEAD: answer as GET would, without the body.
+            await self.app({**scope, "method": "GET"}, self._limited(receive), self._headers(_bodiless(send), state))
         else:
             await self.app(scope, self._limited(receive), self._headers(send, state))
         _log_access(scope, state, started)
@@ -190,7 +201,16 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-_SECRET_PATH = "/api/v1/subscriptions/"
+# Paths whose last part is a signed token: access and error logs show only their prefix.
+_TOKEN_PREFIXES = ("/api/v1/subscriptions/", "/confirm/", "/manage/", "/unsubscribe/")
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as logs may show it: a token after one of the token routes becomes ``***``."""
+    for prefix in _TOKEN_PREFIXES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return prefix + "***"
+    return path
 
 
 def _log_access(scope: Scope, state: dict[str, int], started: float) -> None:
@@ -198,9 +218,7 @@ def _log_access(scope: Scope, state: dict[str, int], started: float) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     client = scope.get("client") or ("", 0)
-    path = scope.get("path", "")
-    if path.startswith(_SECRET_PATH):  # the rest of the path is a manage token
-        path = _SECRET_PATH + "***"
+    path = loggable_path(scope.get("path", ""))
     access_log.info(json.dumps({
         "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "method": scope.get("method"),
         "path": path, "status": state["status"], "bytes": state["bytes"],

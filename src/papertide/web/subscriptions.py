@@ -30,7 +30,8 @@ FREQUENCIES = ("daily", "weekly")
 STATUSES = ("unsubscribed",)
 MAX_FOLLOWS = 20
 MAX_FOLLOW_CHARS = 200
-_EMAIL = re.compile(r"^[^@\s<>\"'(),;:\\\[\]]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
+# ASCII addresses only (RFC 5322 atext in the local part): mail is sent without SMTPUTF8.
+_EMAIL = re.compile(r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
                     r"[A-Za-z]{2,63}$")
 
 
@@ -115,6 +116,13 @@ def change(site: Site, client: str, token: str, *, follows: dict[str, Any] | Non
     return digest_subscriptions.update_subscription(
         site.store, site.settings, token, frequency=clean_frequency(frequency) if frequency is not None else None,
         follows=clean_follows(follows) if follows is not None else None)
+
+
+def request_view(subscriber: Subscriber) -> dict[str, Any]:
+    """The answer to a subscription request: what was asked, awaiting confirmation, whatever the
+    address's state. Anyone may ask for any address, so the answer must not tell whether it is
+    already subscribed (or when it confirmed): only the mailed link shows that."""
+    return {**view(subscriber), "status": "requested", "pending": True, "confirmed_at": None}
 
 
 def view(subscriber: Subscriber) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 
 from markupsafe import Markup, escape
 
+from papertide.model import safe_url  # noqa: F401 (the pages' link filter)
 from papertide.snippets import snippet, term_pattern  # noqa: F401 (the pages' snippets)
 
 # $$..$$, $..$ and \(..\) spans (not crossing a blank line), an escaped \$ is text.
@@ -174,14 +175,3 @@ def compact(value: float) -> str:
     if value >= 1000:
         return f"{value / 1000:.1f}k".replace(".0k", "k")
     return _number(value)
-
-
-def safe_url(url: object) -> str:
-    """A link from a source, only if it is http(s): never javascript:, data: or relative tricks."""
-    if not isinstance(url, str):
-        return ""
-    url = url.strip()
-    lowered = url.lower()
-    if lowered.startswith(("https://", "http://")) and not any(c in url for c in "\"'<> \t\n\r\\"):
-        return url
-    return ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -228,6 +229,7 @@ ADVERSARIAL = ['"', '"unbalanced', "a*", "*", "NEAR(", 'NEAR("a" "b", 2)', "'; D
                "🙂🚀 graph 🙂", "author:", 'cat:""', "-", "--", "since:99999", "until:2025-02-30",
                "graph " * 400, "x" * 2000, "AND OR NOT", "title: abstract:", "\x00\x1f", "^graph",
                'author:"', "-\"\"", "cat:cs.CV,,q-bio", "(( ))", "{graph}", "graph:neural", "🧬" * 700]
+QUERY_EXAMPLES = 5000 if os.environ.get("PAPERTIDE_ATTACK_LONG") == "1" else 150  # scripts/attack --long
 TANTIVY_SYNTAX = ["title:x", "a AND (b", "x^99", '"a"~5', "[a TO b]", "*", "abstract:graph", "id:2501.00001",
                   "graph OR neural", "+graph -neural", "graph~2", "{a TO *}", "pk:1", "day:>0", 'cat:"cs.CV"',
                   "\\", "/regex/", "graph^-1", "IN [a b]"]
@@ -244,7 +246,7 @@ def test_tantivy_syntax_is_plain_text(store) -> None:
     assert set(ids(store, "graph^99")) == set(ids(store, "graph 99"))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=QUERY_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(st.text(max_size=300),
                  st.lists(st.sampled_from(ADVERSARIAL + TANTIVY_SYNTAX + ["graph", "neural", '"', "-", "author:",
                                                                           "cat:", "since:", "(", ")", "*", ":",

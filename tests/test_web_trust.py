@@ -121,3 +121,20 @@ def test_head_is_answered_like_get_and_a_405_names_every_allowed_method(web_clie
     refused = web_client.put("/api/v1/subscriptions/some-token")
     assert refused.status_code == 405 and refused.headers["allow"] == "GET, PATCH, DELETE, HEAD"
     assert web_client.put("/api/v1/search").headers["allow"] == "GET, HEAD"
+
+
+def test_an_unknown_category_is_named_in_the_error_everywhere(web_client: TestClient, web_seed: dict) -> None:
+    from click.testing import CliRunner
+
+    from papertide.cli import cli
+
+    for path in ("/api/v1/search?q=graph&category=cs.XX", "/api/v1/search?q=graph%20cat:cs.XX",
+                 "/api/v1/trending?category=false"):
+        refused = web_client.get(path)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "unknown_category", path
+    assert "cs.XX" in web_client.get("/api/v1/search?q=graph&category=cs.XX").json()["error"]["message"]
+    assert web_client.get("/api/v1/search?q=graph&category=cs.cv&category=cs").status_code == 200
+    for args in (["search", "graph", "--category", "cs.XX"], ["new", "--category", "cs.XX"],
+                 ["trending", "--category", "cs.XX"]):
+        result = CliRunner().invoke(cli, ["--db", web_seed["db"], *args])
+        assert result.exit_code == 1 and "unknown category 'cs.XX'" in result.stderr, args

@@ -29,7 +29,7 @@ HOSTILE_ARXIV = {
     "id": HOSTILE_ID + "v1", "title": HOSTILE_TITLE, "abstract": HOSTILE_ABSTRACT,
     "authors": ["<script>alert(6)</script>", "Ada \"Q\" Lovelace"], "categories": ["cs.CV"],
     "primary_category": "cs.CV", "comment": "<i>Code</i>: https://github.com/zyxwv/<script>",
-    "first_seen": "2026-06-30",
+    "first_seen": "2026-06-30", "abs_url": "javascript:alert(9)", "pdf_url": " JavaScript:alert(10)",
 }
 HOSTILE_HF = {  # the same paper seen by Hugging Face, with a javascript: project page
     "_listing_date": "2026-06-30",

@@ -37,6 +37,10 @@ class BadInput(PapertideError):
     """A value given by the user cannot be understood."""
 
 
+class UnknownCategory(BadInput):
+    """A category no stored paper has (a typo such as cs.XX): named in the error, not silently empty."""
+
+
 # -- digest (issue 6) --------------------------------------------------------------
 class InvalidSubscription(BadInput):
     """A subscription has a bad address, time zone, hour, frequency or topic."""

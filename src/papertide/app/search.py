@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from papertide.errors import UnknownCategory
 from papertide.query import ParsedQuery, parse_query
 from papertide.store import Filters, Store
 
@@ -33,6 +34,15 @@ def merged_filters(parsed: ParsedQuery, filters: Filters | None) -> Filters:
         since=parsed.since or filters.since,
         until=parsed.until or filters.until,
     )
+
+
+def check_categories(categories: list[str], known: dict[str, int]) -> None:
+    """UnknownCategory naming the first category (or archive, as 'q-bio') that no stored paper has."""
+    names = {c.lower() for c in known} | {c.split(".", 1)[0].lower() for c in known}
+    for category in categories:
+        if category.lower() not in names:
+            common = ", ".join(sorted(known, key=known.__getitem__, reverse=True)[:6])
+            raise UnknownCategory(f"unknown category {category[:40]!r}; this store has {common or 'none yet'}, …")
 
 
 def search(store: Store, query: str, *, filters: Filters | None = None, limit: int = 20,

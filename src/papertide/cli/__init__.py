@@ -14,6 +14,7 @@ import click
 from papertide import __version__, progress
 from papertide.errors import PapertideError
 from papertide.model import canonical_id
+from papertide.query import parse_query
 from papertide.settings import Settings
 from papertide.sources import SOURCES, SyncRequest, get_source
 from papertide.store import Filters, Store, open_store
@@ -180,6 +181,7 @@ def search(obj: Context, query: str, limit: int, categories: tuple[str, ...], si
     """Search papers. Understands "phrases", -exclusions, author:, cat:, since:, until:."""
     from papertide.app.search import search as run_search
 
+    _known_categories(obj.store, [*categories, *parse_query(query).categories])
     filters = Filters(categories=list(categories),
                       since=_span(since, "--since", end=False), until=_span(until, "--until", end=True))
     if mode is None or mode != "keyword":
@@ -245,6 +247,14 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
     click.echo(paper.abstract)
 
 
+def _known_categories(store: Any, categories: list[str]) -> None:
+    """An unknown category (a typo) is an error naming it, not an empty list."""
+    if categories:
+        from papertide.app.search import check_categories
+
+        check_categories(categories, store.categories())
+
+
 @cli.command()
 @click.option("--days", default=1, show_default=True, type=click.IntRange(0, 36500),
               help="Published in the last N days (0: any day).")
@@ -253,6 +263,7 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
 @pass_context
 def new(obj: Context, days: int, limit: int, categories: tuple[str, ...]) -> None:
     """List the newest papers in the store."""
+    _known_categories(obj.store, list(categories))
     since = (date.today() - timedelta(days=days)).isoformat() if days else None
     hits = obj.store.recent(Filters(categories=list(categories), since=since), limit)
     if not hits:
@@ -361,6 +372,7 @@ def trending(obj: Context, window: str, topic: str | None, mode: str | None, cat
     """Papers gaining attention: signal growth, log-scaled, weighted, divided by age (docs/trending.md)."""
     from papertide.cli.trending import show_trending
 
+    _known_categories(obj.store, list(categories))
     show_trending(obj.store, obj.settings, window=window, at=at, topic=topic, categories=list(categories),
                   limit=limit, explain=explain, as_json=as_json, mode=mode)
 

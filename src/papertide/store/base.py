@@ -107,6 +107,9 @@ class Store(Protocol):
     def doc_freqs(self, words: list[str]) -> dict[str, int]:
         """How many papers hold each word, as the keyword index analyses it."""
 
+    def categories(self) -> dict[str, int]:
+        """Every category of the stored papers, with how many papers have it."""
+
     def recent(self, filters: Filters, limit: int,
                window: tuple[int, int] | None = None) -> list[tuple[str, float]]:
         """Newest papers matching the filters (and in the window, see ``keyword_search``), (id, 0.0)."""

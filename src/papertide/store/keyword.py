@@ -194,6 +194,9 @@ class KeywordIndex:
             except ValueError as exc:  # tantivy's LockBusy: another process writes
                 log.debug("keyword index is being written by another process: %s", exc)
                 return None
+            if self.folder is not None:  # scratch of tantivy's atomic writes by a writer killed mid-write
+                for stray in self.folder.glob(".tmp*"):
+                    stray.unlink(missing_ok=True)
             self.index.reload()  # what the writer before us committed
             self.reached, self.reached_pk = self._committed_state()
             self.written, self.written_pk = self.reached, self.reached_pk

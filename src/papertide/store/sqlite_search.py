@@ -164,6 +164,10 @@ class SearchMixin:
             (*params, limit)).fetchall()
         return [(r[0], 0.0) for r in rows]
 
+    def categories(self) -> dict[str, int]:
+        """Every category of the stored papers, with how many papers have it."""
+        return dict(self.db.execute("SELECT category, count(*) FROM paper_categories GROUP BY category").fetchall())
+
     def close_keyword(self) -> None:
         if self._keyword is not None:
             self._keyword.close()

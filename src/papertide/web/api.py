@@ -26,6 +26,15 @@ CATEGORY_PATTERN = r"^[A-Za-z][A-Za-z-]{0,15}(\.[A-Za-z-]{1,10})?$"
 EMAIL_PATTERN = r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """JSON's true is not the integer 1, whatever Python thinks (60.0 is 60, as JSON Schema says)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. bad_request, not_found, mode_unavailable.")
     message: str
@@ -108,15 +117,18 @@ class Follows(BaseModel):
 
 
 class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # exactly what the schema says: no unknown keys
     email: str = Field(max_length=254, pattern=EMAIL_PATTERN, examples=["reader@example.org"])
     follows: Follows
     frequency: Literal["daily", "weekly"] = "daily"
-    hour: int | None = Field(default=None, ge=0, le=23, description="Local hour to send at (default: the site's).")
+    hour: Annotated[int, Field(ge=0, le=23), BeforeValidator(_not_a_boolean)] | None = Field(
+        default=None, description="Local hour to send at (default: the site's).")
     tz: str = Field(default="UTC", max_length=64, examples=["Europe/Paris"])
-    max_papers: int | None = Field(default=None, ge=1, le=100)
+    max_papers: Annotated[int, Field(ge=1, le=100), BeforeValidator(_not_a_boolean)] | None = None
 
 
 class SubscriptionChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     follows: Follows | None = None
     frequency: Literal["daily", "weekly"] | None = None
     status: Literal["unsubscribed"] | None = None
@@ -250,7 +262,7 @@ def unsubscribe(request: Request, token: Token) -> dict[str, Any]:
 
 
 _ERRORS = {"400": "Bad request (bad parameter; `mode_unavailable`, `bad_link` for a bad or expired link, "
-                  "`unknown_time_zone`)", "403": "Form token missing",
+                  "`unknown_time_zone`, `unknown_category`)", "403": "Form token missing",
            "404": "Not found", "413": "Body too large", "429": "Rate limited"}
 
 

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
 
 from papertide import __version__
-from papertide.errors import BadInput, BadLink, PapertideError, PaperNotFound, UnknownSubscriber, UnknownTimeZone
+from papertide.errors import BadInput, BadLink, PapertideError, PaperNotFound, UnknownCategory, UnknownSubscriber, UnknownTimeZone
 from papertide.settings import Settings
 from papertide.web import text
 from papertide.web.errors import WebError
@@ -144,8 +144,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(request, exc.status, exc.code, str(exc), exc.headers)
 
     async def bad_input(request: Request, exc: BadInput) -> Response:
-        # Which zones exist is the server's zone database, which no schema states: a code of its own.
-        code = "unknown_time_zone" if isinstance(exc, UnknownTimeZone) else "bad_request"
+        # Which zones and categories exist is the server's data, which no schema states: codes of their own.
+        code = {UnknownTimeZone: "unknown_time_zone", UnknownCategory: "unknown_category"}.get(type(exc), "bad_request")
         return error_response(request, 400, code, str(exc))
 
     async def not_found(request: Request, exc: PaperNotFound | UnknownSubscriber) -> Response:

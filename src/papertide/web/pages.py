@@ -173,3 +173,9 @@ def api_docs(request: Request) -> Response:
 @router.get("/healthz")
 def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", "papers": _site(request).store.count()})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico on documents that name no icon (feeds, JSON)."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Hashable
 
 from papertide.errors import BadInput, EmbedderError, NoVectors, PaperNotFound, SemanticUnavailable, SettingError
-from papertide.query import STOPWORDS, parse_date, words_of
+from papertide.query import STOPWORDS, parse_date, parse_query, words_of
 from papertide.model import canonical_id
 from papertide.settings import Settings
 from papertide.store import Filters, Store, StoredPaper, open_store
@@ -230,6 +230,7 @@ class Site:
         check_page(offset, limit)
         if mode not in MODES:
             raise BadInput(f"mode must be one of {', '.join(MODES)}")
+        self.check_categories([*(filters.categories if filters else []), *parse_query(query).categories])
         notice = ""
         # Keyword search never waits for the model; the others load it on first use.
         if mode != "keyword" and (mode not in self.modes() or self.embedder() is None):
@@ -267,6 +268,16 @@ class Site:
                 cards.append(card)
         return cards
 
+    def check_categories(self, categories: list[str]) -> None:
+        """UnknownCategory for a category no stored paper has (the known ones cached a while)."""
+        if categories:
+            from papertide.app.search import check_categories
+
+            known = self.cache.get(("categories",))
+            if known is None:
+                known = self.cache.put(("categories",), self.store.categories())
+            check_categories(categories, known)
+
     # -- trending ------------------------------------------------------------------
     def trending(self, window: str = "day", categories: list[str] | None = None, offset: int = 0,
                  limit: int | None = None) -> ResultPage:
@@ -276,6 +287,7 @@ class Site:
         if window not in WINDOWS:
             raise BadInput(f"window must be one of {', '.join(WINDOWS)}")
         filters = make_filters(categories)
+        self.check_categories(filters.categories)
         depth = ((offset + limit) // 100 + 1) * 100  # cache whole hundreds; pages slice them
         key = ("trending", window, tuple(filters.categories), depth)
         ranked = self.cache.get(key)

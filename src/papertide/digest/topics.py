@@ -49,10 +49,6 @@ class TopicFinder:
                                        else self._search(topic, lo, hi))
         return found
 
-    @functools.cached_property
-    def newest(self) -> int:
-        return int(self.store.paper_watermark())
-
     @property
     def oldest(self) -> str | None:
         """Papers published before this day are not news (``digest_max_age_days``)."""

@@ -101,9 +101,6 @@ class Store(Protocol):
         """(id, score) best first; higher is better. ``window``: only papers whose position
         (``paper_watermark``) is in (lo, hi]. A query without text lists by date."""
 
-    def keyword_count(self, query: ParsedQuery, filters: Filters) -> int:
-        """How many papers the query matches."""
-
     def doc_freqs(self, words: list[str]) -> dict[str, int]:
         """How many papers hold each word, as the keyword index analyses it."""
 
@@ -244,9 +241,6 @@ class DigestStore(Protocol):
 
     def paper_watermark(self, before: str | None = None) -> int:
         """The newest paper's position, or that of the newest added before an ISO time."""
-
-    def in_window(self, ids: Iterable[str], lo: int, hi: int) -> set[str]:
-        """The ids among ``ids`` added in the watermark window (lo, hi]."""
 
     def queue_messages(self, rows: list[OutboxRow], now: str) -> set[str]:
         """Insert the rows whose key is new (their keys are returned); a digest row also moves

@@ -110,15 +110,6 @@ class DigestMixin:
                                   "LIMIT 1", (before,)).fetchone()
         return int(row[0] or 0) if row else 0
 
-    def in_window(self, ids: Iterable[str], lo: int, hi: int) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.db.execute(
-                f"SELECT id FROM papers WHERE id IN ({marks}) AND pk > ? AND pk <= ?", (*chunk, lo, hi)))
-        return found
-
-    # -- the outbox --------------------------------------------------------------------
     def queue_messages(self, rows: list[OutboxRow], now: str) -> set[str]:
         added: set[str] = set()
         with self._digest_txn():

@@ -133,10 +133,6 @@ class SearchMixin:
             return self.recent(filters, limit, window)
         return index.search(found, limit, searcher)
 
-    def keyword_count(self, query: ParsedQuery, filters: Filters) -> int:
-        found = keyword_query.build(query, filters)
-        return self._fresh_index().count(found) if found is not None else 0
-
     def doc_freqs(self, words: list[str]) -> dict[str, int]:
         """How many papers hold each word in their title or abstract (as the index analyses it)."""
         index = self._fresh_index()

@@ -54,10 +54,3 @@ class BodyTooLarge(WebError):
 
     status = 413
     code = "body_too_large"
-
-
-class UnsupportedMediaType(WebError):
-    """An API call sent a body that is not JSON."""
-
-    status = 415
-    code = "unsupported_media_type"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import feedparser
 import pytest
 from fastapi.testclient import TestClient
-from web_support import HOSTILE_ID, HOSTILE_TITLE, web_settings
+from web_support import HOSTILE_ID, HOSTILE_TITLE, access_log_lines, web_settings
 
 from papertide.store import Filters, open_store
 from papertide.web.app import create_app
@@ -245,16 +244,9 @@ def test_security_headers_on_every_response(web_client: TestClient) -> None:
 
 
 def test_access_log_is_one_json_line_without_the_query(web_client: TestClient) -> None:
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("papertide.access")
-    logger.addHandler(handler)
-    try:
+    with access_log_lines() as lines:
         web_client.get("/api/v1/search", params={"q": "private words"})
         web_client.get("/api/v1/subscriptions/some-secret-token-value")
-    finally:
-        logger.removeHandler(handler)
     first, second = (json.loads(line) for line in lines[-2:])
     assert first["path"] == "/api/v1/search" and first["status"] == 200 and first["ms"] >= 0
     assert {"ts", "method", "client", "bytes"} <= set(first)

@@ -4,7 +4,6 @@ items 2, 5 and 6), against the real app and a real `papertide serve`."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -16,23 +15,16 @@ from pathlib import Path
 import pytest
 from digest_support import free_port
 from fastapi.testclient import TestClient
-from web_support import web_settings
+from web_support import access_log_lines, web_settings
 
 from papertide.web.app import create_app
 
 
 def test_tokens_never_reach_the_access_log(web_client: TestClient) -> None:
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("papertide.access")
-    logger.addHandler(handler)
-    try:
+    with access_log_lines() as lines:
         for route in ("confirm", "manage", "unsubscribe"):
             web_client.get(f"/{route}/eyJzIjoxfQ.secret-token-{route}")
         web_client.post("/unsubscribe/eyJzIjoxfQ.secret-token-post")
-    finally:
-        logger.removeHandler(handler)
     logged = [json.loads(line)["path"] for line in lines[-4:]]
     assert logged == ["/confirm/***", "/manage/***", "/unsubscribe/***", "/unsubscribe/***"]
     assert "secret-token" not in "".join(lines)

@@ -626,12 +626,13 @@ def test_the_web_sites_old_subscription_requests_table_is_dropped(db: Path) -> N
 def test_field_limits_skip_a_record_fast_with_the_reason_counted(store: SQLiteStore, db: Path,
                                                                  tmp_path: Path) -> None:
     rows = [arxiv("2507.00001", "T" * 20_000_000), arxiv("2507.00002", "Fine", authors=["A"] * 10_001),
-            arxiv("2507.00003", "Fine", authors=["N" * 501]), arxiv("2507.00004", "Kept paper")]
+            arxiv("2507.00003", "Fine", authors=["N" * 2001]), arxiv("2507.00004", "Kept paper"),
+            arxiv("2507.00005", "Glued names", authors=["A Band C Dand E F" * 30])]
     started = time.perf_counter()
     report = import_files(store, db, write(tmp_path / "limits.jsonl", rows))
     assert time.perf_counter() - started < 5  # a 20 MB title took 17 s before
     assert report.skipped == {"title too long": 1, "too many authors": 1, "author name too long": 1}
-    assert store.count() == 1 and store.get("2507.00004") is not None
+    assert store.count() == 2 and store.get("2507.00004") and store.get("2507.00005")  # a 510-char "name" is real data
     with pytest.raises(InvalidRecord, match="id too long"):  # ids of sources without an id syntax
         make_record(id="doi:10.1101/" + "9" * 300, source="t", title="T")
 

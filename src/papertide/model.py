@@ -189,7 +189,7 @@ def _clean_names(values: list | tuple) -> bool:
 MAX_ID_CHARS = 200
 MAX_TITLE_CHARS = 2_000
 MAX_AUTHORS = 10_000     # large collaborations list a few thousand
-MAX_NAME_CHARS = 500
+MAX_NAME_CHARS = 2_000    # real records glue whole author lists into one "name" (512 chars seen)
 
 
 def _check_length(value: Any, limit: int, field_name: str) -> None:

@@ -144,7 +144,7 @@ def test_bad_option_values_are_clear(run) -> None:
     result = run("search", "x", "--since", "yesterday")
     assert result.exit_code == 2 and "is not a date" in result.output
     result = CliRunner().invoke(cli, ["--db", "/proc/forbidden/x.db", "stats"])
-    assert result.exit_code == 1 and result.stderr.startswith("papertide: error: cannot")
+    assert result.exit_code == 1 and result.stderr.startswith("papertide: error: no folder /proc/forbidden")
 
 
 def test_db_option_overrides_environment(tmp_path: Path, papers_file: Path) -> None:
@@ -200,3 +200,19 @@ def test_new_with_an_absurd_number_of_days_is_a_clear_usage_error(run) -> None:
     result = run("new", "--days", "800000")
     assert result.exit_code == 2 and "800000 is not in the range 0<=x<=36500" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_store_in_a_folder_that_does_not_exist_is_an_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "dir"
+    result = CliRunner().invoke(cli, ["--db", str(missing / "x.db"), "stats"])
+    assert result.exit_code == 1 and f"no folder {missing}" in result.stderr
+    assert not (tmp_path / "typo").exists()  # nothing left behind
+
+
+def test_the_default_stores_folder_is_made_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    from papertide.store import open_store
+
+    store = open_store(str(Path("~/.papertide/papertide.db").expanduser()))
+    store.close()
+    assert (tmp_path / ".papertide" / "papertide.db").is_file()

@@ -130,3 +130,14 @@ def test_an_unknown_category_is_named_in_the_error_everywhere(web_client: TestCl
                  ["trending", "--category", "cs.XX"]):
         result = CliRunner().invoke(cli, ["--db", web_seed["db"], *args])
         assert result.exit_code == 1 and "unknown category 'cs.XX'" in result.stderr, args
+
+
+def test_out_of_range_parameters_get_a_readable_400(web_client: TestClient) -> None:
+    expected = {"/?page=999": "page must be at most 50", "/api/v1/search?q=x&limit=500": "limit must be at most 100",
+                "/api/v1/search?q=x&offset=0.5": "offset must be a whole number",
+                "/api/v1/search?q=x&since=yesterday": "since must be a date like 2025, 2025-03 or 2025-03-18",
+                "/api/v1/search": "q is required"}
+    for path, message in expected.items():
+        response = web_client.get(path)
+        assert response.status_code == 400 and message in response.text, (path, response.text[:300])
+        assert "Input should" not in response.text

@@ -138,6 +138,11 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
+def setting_default(name: str) -> Any:
+    """The default of one setting."""
+    return _BY_NAME[name].default
+
+
 def _coerce(setting: Setting, value: Any) -> Any:
     kind = type(setting.default)
     if isinstance(value, kind):

@@ -32,11 +32,14 @@ def _migrations() -> list[tuple[int, str]]:
 class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, VectorsMixin):
     """Papers in one SQLite file. Safe to open from several processes (WAL)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, create_folder: bool = False) -> None:
         self.path = Path(path).expanduser() if path != ":memory:" else Path(path)
         try:
             if path != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.parent.is_dir():
+                    if not create_folder:
+                        raise StoreError(f"no folder {self.path.parent} for the store {path}; create it first")
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
                 _create_private(self.path)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -120,13 +120,29 @@ def error_response(request: Request, status: int, code: str, message: str,
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
+_FORMS = {"since": "a date like 2025, 2025-03 or 2025-03-18", "until": "a date like 2025, 2025-03 or 2025-03-18",
+          "category": "a category like cs.CV or q-bio", "email": "an email address like name@example.org",
+          "token": "the token of a mailed link", "paper_id": "an id like 2503.11677"}
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     errors = exc.errors()
     if not errors:
         return "the request is not valid"
     first = errors[0]
-    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body"))
-    return f"{where or 'request'}: {first.get('msg', 'invalid')}"[:300]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")) or "request"
+    ctx = first.get("ctx") or {}
+    readable = {  # pydantic's messages, said as a person would ("page=999": "page must be at most 50")
+        "less_than_equal": lambda: f"{where} must be at most {ctx.get('le')}",
+        "greater_than_equal": lambda: f"{where} must be at least {ctx.get('ge')}",
+        "int_parsing": lambda: f"{where} must be a whole number",
+        "value_error": lambda: f"{where} {str(ctx.get('error', 'is not valid'))}",
+        "string_too_long": lambda: f"{where} must be at most {ctx.get('max_length')} characters",
+        "literal_error": lambda: f"{where} must be {ctx.get('expected')}",
+        "string_pattern_mismatch": lambda: f"{where} must be {_FORMS.get(where.split('.')[-1], 'in the documented form')}",
+        "missing": lambda: f"{where} is required",
+    }.get(first.get("type", ""))
+    return (readable() if readable else f"{where}: {first.get('msg', 'invalid')}")[:300]
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,15 @@ def test_the_default_stores_folder_is_made_on_first_use(tmp_path: Path, monkeypa
     store = open_store(str(Path("~/.papertide/papertide.db").expanduser()))
     store.close()
     assert (tmp_path / ".papertide" / "papertide.db").is_file()
+
+
+def test_a_source_whose_name_does_not_resolve_fails_at_once_in_one_line(run, papers_file: Path) -> None:
+    run("import", str(papers_file))
+    # .invalid never resolves (RFC 2606): the offline case, retried before until the retries ran out.
+    env = {"PAPERTIDE_HF_URL": "http://papertide-test.invalid", "PAPERTIDE_HTTP_RETRIES": "5"}
+    started = time.monotonic()
+    result = run("sync", "hf-daily", "--date", "2025-06-02", env=env)
+    assert time.monotonic() - started < 10  # five retries would sleep 1 + 2 + 4 + 8 + 16 s
+    assert result.exit_code == 1 and "retrying" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "papertide: error: cannot reach papertide-test.invalid: its name does not resolve (offline?)"]

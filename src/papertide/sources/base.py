@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -79,6 +80,9 @@ class HttpClient:
             try:
                 response = self.client.get(url, params=params)
             except httpx.TransportError as exc:
+                if _name_not_resolved(exc):  # offline, or a mistyped host: retrying will not help
+                    raise SourceUnavailable(f"cannot reach {_host(url)}: its name does not resolve "
+                                            "(offline?)") from None
                 if last:
                     raise SourceUnavailable(f"cannot reach {_host(url)}: {_reason(exc)}") from None
                 delay = 2.0 ** attempt
@@ -113,6 +117,16 @@ def retry_after(header: str | None, *, default: float) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """Whether a transport error comes from a DNS lookup that failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _host(url: str) -> str:

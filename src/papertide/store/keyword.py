@@ -171,7 +171,7 @@ class KeywordIndex:
 
     def _read_identity(self) -> dict:
         try:
-            state = json.loads((Path(str(self.folder)) / "state.json").read_text("utf-8"))
+            state = json.loads((self.folder / "state.json").read_text("utf-8"))  # type: ignore[operator]
         except (OSError, ValueError):
             return {}
         return state if isinstance(state, dict) else {}
@@ -264,9 +264,3 @@ class KeywordIndex:
         hits = searcher.search(query, limit, count=False).hits
         return [(searcher.doc(address)["id"][0], float(score)) for score, address in hits]
 
-    def count(self, query: tantivy.Query) -> int:
-        return self.index.searcher().search(query, 0, count=True).count
-
-    def text_freq(self, value: str) -> int:
-        """Papers whose title or abstract holds this index term."""
-        return self.index.searcher().doc_freq("text", value)

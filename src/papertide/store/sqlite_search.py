@@ -117,9 +117,10 @@ class SearchMixin:
 
     def _fresh_index(self) -> KeywordIndex:
         index = self._keyword_index()
-        if index.reached < self.change_seq():
+        target = self.change_seq()
+        if index.reached < target:
             index.refresh()
-            if index.reached < self.change_seq():
+            if index.reached < target:
                 self.catch_up_keyword()
         return index
 
@@ -135,8 +136,8 @@ class SearchMixin:
 
     def doc_freqs(self, words: list[str]) -> dict[str, int]:
         """How many papers hold each word in their title or abstract (as the index analyses it)."""
-        index = self._fresh_index()
-        return {w: index.text_freq(term(w)) for w in words if term(w)}
+        searcher = self._fresh_index().searcher()
+        return {w: searcher.doc_freq("text", term(w)) for w in words if term(w)}
 
     def _pks_matching(self, filters: Filters, authors: list[list[str]]) -> list[int] | None:
         """The pks of the papers with these authors passing the filters (None: no author asked)."""
@@ -145,8 +146,7 @@ class SearchMixin:
         found = keyword_query.build(ParsedQuery(authors=authors), filters)
         if found is None:
             return []
-        index = self._fresh_index()
-        searcher = index.index.searcher()
+        searcher = self._fresh_index().searcher()
         hits = searcher.search(found, max(1, searcher.num_docs), count=False).hits
         return searcher.fast_field_values("pk", [address for _, address in hits])
 

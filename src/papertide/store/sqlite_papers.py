@@ -52,8 +52,7 @@ class PapersMixin:
         except BaseException:
             self._rollback()
             raise
-        if result.new or result.updated:
-            self.catch_up_keyword()
+        self.catch_up_keyword()  # nothing to do when the page wrote no paper (one read of the sequence)
         return result
 
     def _rollback(self) -> None:
@@ -79,8 +78,9 @@ class PapersMixin:
         new = [pid for pid in merged if pid not in existing]
         changed = [pid for pid in merged if pid in existing and merged[pid] != existing[pid][1]]
         # A paper seen from a new source changes what the keyword index holds (its sources) too.
-        resourced = list(dict.fromkeys(r.id for r in records if r.id in existing
-                                       and r.source not in existing[r.id][2] and r.id not in changed))
+        unchanged = existing.keys() - set(changed)
+        resourced = list(dict.fromkeys(r.id for r in records if r.id in unchanged
+                                       and r.source not in existing[r.id][2]))
         seq = self._take_seq(len(new) + len(changed) + len(resourced))
         self._insert_papers(new, merged, pks, now, seq)
         self._update_papers(changed, merged, existing, seq + len(new))

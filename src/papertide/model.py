@@ -209,10 +209,9 @@ def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 2
     # Lengths are checked before cleaning too: cleaning a 20 MB title alone took 17 s.
     _check_length(title, MAX_TITLE_CHARS, "title")
     _check_length(abstract, 2 * max_abstract_chars, "abstract")
-    title_text = clean_text(title, field_name="title")
+    title_text = clean_text(title, field_name="title")  # cleaning never lengthens it
     if not title_text:
         raise InvalidRecord("missing title")
-    _check_length(title_text, MAX_TITLE_CHARS, "title")
     abstract_text = clean_text(abstract, field_name="abstract", keep_newlines=True)
     _check_length(abstract_text, max_abstract_chars, "abstract")
     if isinstance(authors, (list, tuple)) and len(authors) > MAX_AUTHORS:

@@ -359,11 +359,11 @@ import os, signal, sys
 from papertide.settings import Settings
 from papertide.sources.base import SyncRequest
 from papertide.sources.files import FilesSource
-from papertide.store import keyword, open_store, sqlite_search
+from papertide.store import keyword, open_store, sql_search
 from papertide.app.sync import run_sync
 
 db, path, when, where = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-sqlite_search._COMMIT_SECONDS = 0  # commit after every page, as a slow sync does
+sql_search._COMMIT_SECONDS = 0  # commit after every page, as a slow sync does
 real_add, real_commit, calls = keyword.KeywordIndex.add, keyword.KeywordIndex.commit, []
 
 

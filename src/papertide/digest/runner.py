@@ -44,8 +44,10 @@ def run_digests(store: Any, settings: Settings, *, day: date | None = None, now:
                 dry_run: bool = False, blocking: bool = True, max_wait: float | None = None,
                 lookback: timedelta | None = None, sleep: Callable[[float], None] = time.sleep,
                 progress: Callable[[str, int, int], None] | None = None) -> RunReport:
-    """Queue and send what is due. Holds the store's delivery lock throughout; raises
-    DigestBusy when ``blocking`` is false and another run holds it."""
+    """Queue and send what is due. Composing holds the store's digest lock (one run at a time);
+    sending holds its delivery lock (SQLite: the same one; PostgreSQL: none, every row is
+    claimed with a row lock, so several workers send at once). Raises DigestBusy when
+    ``blocking`` is false and another run holds the lock."""
     now = now or datetime.now(timezone.utc)
     report = RunReport(dry_run=dry_run)
     with store.digest_lock(blocking):
@@ -54,8 +56,9 @@ def run_digests(store: Any, settings: Settings, *, day: date | None = None, now:
         queue_progress = (lambda done, total: progress("compose", done, total)) if progress else None
         report.queue = queue_due(store, settings, now=now, day=day, dry_run=dry_run, lookback=lookback,
                                  progress=queue_progress)
-        if dry_run:
-            return report
+    if dry_run:
+        return report
+    with store.delivery_lock(blocking):
         total = store.outbox_counts().get("queued", 0)
         report.delivery = Delivery(
             store, settings, max_wait=settings.smtp_retry_wait if max_wait is None else max_wait, sleep=sleep,
@@ -68,7 +71,7 @@ def run_digests(store: Any, settings: Settings, *, day: date | None = None, now:
 def deliver_now(store: Any, settings: Settings, keys: Iterable[str], *, max_wait: float = 0.0) -> DeliveryReport | None:
     """Send these rows right away if no run is delivering (else that run or the next sends them)."""
     try:
-        with store.digest_lock(blocking=False):
+        with store.delivery_lock(blocking=False):
             return Delivery(store, settings, keys=keys, max_wait=max_wait, clock=utc_clock).run()
     except DigestBusy:
         return None

@@ -1,4 +1,4 @@
-"""The storage interface. SQLite implements it today; PostgreSQL implements it next.
+"""The storage interface, implemented for SQLite (store/sqlite.py) and PostgreSQL (store/postgres.py).
 
 Everything outside ``store/`` talks to storage only through these methods.
 """
@@ -117,7 +117,7 @@ class Store(Protocol):
     def close(self) -> None:
         """Release the connection."""
 
-    # -- signals and trending (store/sqlite_signals.py) -----------------------------
+    # -- signals and trending (store/sql_signals.py) -----------------------------
     def signal_deltas(self, start: str, end: str, categories: list[str] | None = None,
                       ids: Iterable[str] | None = None) -> list[SignalDelta]:
         """Every (paper, kind, source) observed in ``[start, end)``: its value before and at the end.
@@ -159,13 +159,13 @@ class Store(Protocol):
     def cosines(self, key: str, query: Any, ids: Iterable[str]) -> dict[str, float]:
         """Cosine between a query vector and each paper that has a vector."""
 
-    # -- the web site (store/sqlite_web.py) ------------------------------------------
+    # -- the web site (store/sql_web.py) ------------------------------------------
     def signal_history(self, ids: Iterable[str],
                        kinds: Iterable[str]) -> dict[str, dict[str, list[tuple[str, float]]]]:
         """Each paper's observations of these kinds over time, oldest first."""
 
 
-# -- digest (issue 6): subscribers and the outbox; implemented in store/sqlite_digest.py --------
+# -- digest (issue 6): subscribers and the outbox; implemented in store/sql_digest.py --------
 @dataclass
 class Subscriber:
     """An email address and what it follows. ``pending`` holds a change awaiting confirmation."""
@@ -278,7 +278,12 @@ class DigestStore(Protocol):
         """Drop the stored messages of rows sent before ``before`` (the rows stay)."""
 
     def digest_lock(self, blocking: bool = True) -> Any:
-        """A context manager held while delivering; raises DigestBusy when not blocking and held."""
+        """A context manager held while composing and queueing digests (one run at a time, on
+        every host); raises DigestBusy when not blocking and held."""
+
+    def delivery_lock(self, blocking: bool = True) -> Any:
+        """A context manager held while sending the outbox: the digest lock for SQLite, nothing
+        for PostgreSQL (rows are claimed with ``FOR UPDATE SKIP LOCKED``)."""
 
     def signing_secret(self) -> str:
         """The random key that signs links and forms when no ``secret_key`` is set; kept in a

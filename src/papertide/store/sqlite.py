@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from papertide.errors import StoreError
+from papertide.errors import DigestBusy, StoreError
 from papertide.store import secret_file
-from papertide.store.sqlite_digest import DigestMixin
-from papertide.store.sqlite_papers import PapersMixin
-from papertide.store.sqlite_search import SearchMixin
-from papertide.store.sqlite_signals import SignalsMixin
-from papertide.store.sqlite_util import BUSY_TIMEOUT_MS
+from papertide.store.sql_digest import DigestMixin
+from papertide.store.sql_papers import PapersMixin
+from papertide.store.sql_search import SearchMixin
+from papertide.store.sql_signals import SignalsMixin
+from papertide.store.sql_util import BUSY_TIMEOUT_MS
+from papertide.store.sql_web import WebMixin
 from papertide.store.sqlite_vectors import VectorsMixin
-from papertide.store.sqlite_web import WebMixin
+
+_WRITER_CACHE_KIB = 32768  # page cache of a connection that ingests
+# One in-process lock per in-memory store: there is no file to lock.
+_MEMORY_LOCKS: dict[int, threading.Lock] = {}
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("papertide.store") / "migrations"
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """(version, script) of a backend's migrations, oldest first; one numbering for both."""
+    folder = resources.files("papertide.store") / "migrations" / backend
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
@@ -29,8 +38,35 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def newer_schema(applied: set[int], known: list[tuple[int, str]]) -> None:
+    """Refuse a store written by a newer papertide, in one line."""
+    if applied and max(applied) > known[-1][0]:
+        raise StoreError(f"this store was written by a newer papertide (schema {max(applied)}; this one "
+                         f"knows up to {known[-1][0]}): upgrade papertide to open it")
+
+
 class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, VectorsMixin):
     """Papers in one SQLite file. Safe to open from several processes (WAL)."""
+
+    _SOURCES = "(SELECT group_concat(source, char(31)) FROM provenance v WHERE v.pk = p.pk)"
+    _TAKE_SEQ = "UPDATE store_meta SET value = value + ? WHERE key = 'seq' RETURNING value"
+    # SQLite returns the bare column ``value`` from the row holding max(observed_at). Over all
+    # papers the window is read from the covering index signals_window; for a few papers (a
+    # topic) from the primary key. Without ANALYZE statistics SQLite would read each paper's id
+    # from its wide row; papers_trending (migration 0005) holds just that.
+    _DELTAS_SQL = """
+WITH w AS (
+    SELECT pk, kind, source, max(observed_at) AS last_at, value
+    FROM signals WHERE {papers} observed_at >= ? AND observed_at < ?
+    GROUP BY pk, kind, source)
+SELECT p.id, p.published, w.kind, w.source,
+       (SELECT s.value FROM signals s
+        WHERE s.pk = w.pk AND s.kind = w.kind AND s.source = w.source AND s.observed_at < ?
+        ORDER BY s.observed_at DESC LIMIT 1) AS before,
+       w.value
+FROM w JOIN papers p {hint} ON p.pk = w.pk
+"""
+    _writer_cache = False  # has this connection's cache been enlarged for writing?
 
     def __init__(self, path: str, *, create_folder: bool = False) -> None:
         self.path = Path(path).expanduser() if path != ":memory:" else Path(path)
@@ -63,10 +99,8 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
         self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (datetime('now')))")
         applied = {v for (v,) in self.db.execute("SELECT version FROM schema_migrations")}
-        known = _migrations()
-        if applied and max(applied) > known[-1][0]:
-            raise StoreError(f"this store was written by a newer papertide (schema {max(applied)}; this one "
-                             f"knows up to {known[-1][0]}): upgrade papertide to open it")
+        known = migrations("sqlite")
+        newer_schema(applied, known)
         for version, script in known:
             if version in applied:
                 continue
@@ -79,6 +113,72 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+
+    # -- what the shared SQL modules need ----------------------------------------------
+    @contextmanager
+    def _write_txn(self, writing_papers: bool = False) -> Iterator[None]:
+        """A write transaction; SQLite lets one writer in at a time, which keeps pks and the
+        change feed's sequence in commit order."""
+        if writing_papers and not self._writer_cache:
+            # A page dirties more than the default 2 MB cache holds: pages then spill to
+            # the WAL and are read back and written again. Only a writing process pays it.
+            self.db.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
+            self._writer_cache = True
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            # Ctrl-C is raised when the statement it interrupted has returned: that may be
+            # a COMMIT that went through (the page is then stored) or a BEGIN that did.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    _digest_txn = _write_txn
+
+    def _tuples(self, sql: str, params: Any = ()) -> Iterator[tuple]:
+        cursor = self.db.cursor()
+        cursor.row_factory = None  # plain tuples: cheaper for reads of many rows
+        return cursor.execute(sql, params)
+
+    def _papers_hint(self) -> str:
+        """``INDEXED BY papers_trending`` when the store has it (a store that ran an early
+        draft of migration 0005 does not), else nothing: the query works either way."""
+        if getattr(self, "_trending_index", None) is None:
+            self._trending_index = self.db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'papers_trending'"
+            ).fetchone()[0] > 0
+        return "INDEXED BY papers_trending" if self._trending_index else ""
+
+    def keyword_folder(self) -> Path | None:
+        return None if str(self.path) == ":memory:" else Path(f"{self.path}.index") / "keyword"
+
+    @contextmanager
+    def digest_lock(self, blocking: bool = True) -> Iterator[None]:
+        """Held by whoever queues or delivers digests. An OS file lock: a killed holder releases it at once."""
+        if str(self.path) == ":memory:":
+            lock = _MEMORY_LOCKS.setdefault(id(self), threading.Lock())
+            if not lock.acquire(blocking):
+                raise DigestBusy("another digest run is delivering")
+            try:
+                yield
+            finally:
+                lock.release()
+            return
+        with open(f"{self.path}.digest-lock", "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise DigestBusy("another digest run is delivering") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # A SQLite delivery marks rows 'sending' and puts those of a dead process back on start,
+    # so one process delivers at a time: the same lock.
+    delivery_lock = digest_lock
 
     def signing_secret(self) -> str:
         """The random key that signs links and forms when no ``secret_key`` is set: in a file of

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from papertide import scratch
 from papertide.store.base import Filters
-from papertide.store.sqlite_search import _filter_sql
-from papertide.store.sqlite_util import _chunks
+from papertide.store.sql_search import _filter_sql
+from papertide.store.sql_vectors import EmbeddedMixin
+from papertide.store.sql_util import _chunks
 
 if TYPE_CHECKING:  # numpy comes with the optional extra papertide[semantic]; imported on use
     import numpy as np
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # numpy comes with the optional extra papertide[semantic]; im
     from papertide.store import vectors
 
 
-class VectorsMixin:
+class VectorsMixin(EmbeddedMixin):
     """Vectors. Mixed into ``SQLiteStore``; ``self.db`` is the connection, ``self.path`` the file."""
 
     db: sqlite3.Connection
@@ -42,29 +43,6 @@ class VectorsMixin:
 
         return self.vectors_root() / vectors.folder_name(key)
 
-    def embedder_keys(self) -> dict[str, int]:
-        """Embedder keys that have vectors in this store, with how many papers each covers."""
-        return dict(self.db.execute(
-            "SELECT embedder, count(*) FROM vectors_embedded GROUP BY embedder").fetchall())
-
-    # -- indexing ----------------------------------------------------------------
-    def papers_to_embed(self, key: str, limit: int, after_pk: int = 0) -> list[dict[str, Any]]:
-        """Papers (after ``after_pk``, by pk) that are new or changed since ``key`` embedded them.
-
-        Each row: pk, changed_at, title, abstract, and text_hash (of what was embedded; '' if never)."""
-        rows = self.db.execute(
-            "SELECT p.pk, p.changed_at, p.title, p.abstract, coalesce(e.text_hash, '') AS text_hash "
-            "FROM papers p LEFT JOIN vectors_embedded e ON e.pk = p.pk AND e.embedder = ? "
-            "WHERE p.pk > ? AND (e.pk IS NULL OR e.changed_at != p.changed_at) ORDER BY p.pk LIMIT ?",
-            (key, after_pk, limit)).fetchall()
-        return [dict(r) for r in rows]
-
-    def count_to_embed(self, key: str) -> int:
-        """How many papers ``papers_to_embed`` would still return."""
-        return self.db.execute(
-            "SELECT count(*) FROM papers p LEFT JOIN vectors_embedded e ON e.pk = p.pk AND e.embedder = ? "
-            "WHERE e.pk IS NULL OR e.changed_at != p.changed_at", (key,)).fetchone()[0]
-
     def add_vectors(self, key: str, rows: list[tuple[int, str, str]], matrix: np.ndarray | None) -> None:
         """Record ``rows`` (pk, changed_at, text_hash) as embedded by ``key``.
 
@@ -75,16 +53,11 @@ class VectorsMixin:
 
         if matrix is not None and rows:
             vectors.write_segment(self._vector_folder(key), np.array([r[0] for r in rows]), matrix)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write_txn():
             self.db.executemany(
                 "INSERT INTO vectors_embedded (embedder, pk, changed_at, text_hash) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (embedder, pk) DO UPDATE SET changed_at = excluded.changed_at, "
                 "text_hash = excluded.text_hash", [(key, *r) for r in rows])
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         self._vector_cache().pop(key, None)
 
     def forget_vectors(self, key: str) -> None:
@@ -159,7 +132,7 @@ class VectorsMixin:
         if by_author is not None:
             pks = np.array(by_author, dtype=np.int64)
         else:
-            pks = np.fromiter((r[0] for r in self.db.execute(f"SELECT p.pk FROM papers p WHERE 1 {where}", params)),
+            pks = np.fromiter((r[0] for r in self.db.execute(f"SELECT p.pk FROM papers p WHERE TRUE {where}", params)),
                               dtype=np.int64)
         found = self.vector_set(key)
         if found is None:

@@ -1,17 +1,17 @@
-"""SQLite: what the web site reads and writes beyond papers and search.
+"""What the web site reads and writes beyond papers and search.
 
-Signal history for sparklines. (Subscriptions are the digest's: store/sqlite_digest.py.)
+Signal history for sparklines. (Subscriptions are the digest's: store/sql_digest.py.)
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from papertide.store.sqlite_util import _chunks
+from papertide.store.sql_util import _chunks
 
 
 class WebMixin:
-    """Mixed into ``SQLiteStore``; ``self.db`` is the connection."""
+    """Mixed into a store class (see ``PapersMixin``)."""
 
     def signal_history(self, ids: Iterable[str],
                        kinds: Iterable[str]) -> dict[str, dict[str, list[tuple[str, float]]]]:

@@ -1,30 +1,24 @@
-"""SQLite: digest subscribers, the outbox of messages, and the delivery lock (issue 6)."""
+"""Digest subscribers and the outbox of messages (issue 6); each backend adds its locks."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import secrets
-import sqlite3
-import threading
 import zlib
-from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
-from papertide.errors import DigestBusy
 from papertide.store.base import OutboxRow, Subscriber
-from papertide.store.sqlite_util import _chunks
+from papertide.store.sql_util import _chunks
 
 _SUB_FIELDS = ("follows", "frequency", "hour", "tz", "max_papers")
 _ROW_COLUMNS = ("idempotency_key", "kind", "subscriber_id", "email", "period", "message_id", "status",
                 "attempts", "next_attempt_at", "last_error", "papers", "watermark_lo", "watermark_hi",
                 "mime", "created_at", "claimed_at", "sent_at")
-# One in-process lock per in-memory store: there is no file to lock.
-_MEMORY_LOCKS: dict[int, threading.Lock] = {}
 
 
 class DigestMixin:
-    """Subscribers and outbox. Mixed into ``SQLiteStore``; ``self.db`` is the connection."""
+    """Subscribers and outbox. Mixed into a store class (see ``PapersMixin``) that also gives
+    ``_digest_txn`` (a transaction), ``digest_lock`` and ``delivery_lock``."""
 
     # -- subscribers ----------------------------------------------------------------
     def subscriber(self, *, email: str | None = None, id: int | None = None) -> Subscriber | None:
@@ -52,7 +46,7 @@ class DigestMixin:
                 "INSERT INTO digest_subscribers (email, status, pending, nonce, created_at, requested_at) "
                 "VALUES (?, 'requested', ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET "
                 "pending = excluded.pending, nonce = excluded.nonce, requested_at = excluded.requested_at, "
-                "status = CASE WHEN status = 'confirmed' THEN 'confirmed' ELSE 'requested' END",
+                "status = CASE WHEN digest_subscribers.status = 'confirmed' THEN 'confirmed' ELSE 'requested' END",
                 (email, json.dumps(pending), nonce, now, now))
         return self.subscriber(email=email)  # type: ignore[return-value]
 
@@ -198,41 +192,9 @@ class DigestMixin:
         return self.db.execute("UPDATE digest_outbox SET mime = NULL WHERE status = 'sent' AND mime IS NOT NULL "
                                "AND sent_at < ?", (before,)).rowcount
 
-    # -- coordination ----------------------------------------------------------------
-    @contextmanager
-    def digest_lock(self, blocking: bool = True) -> Iterator[None]:
-        """Held by whoever delivers. An OS file lock: a killed holder releases it at once."""
-        if str(self.path) == ":memory:":
-            lock = _MEMORY_LOCKS.setdefault(id(self), threading.Lock())
-            if not lock.acquire(blocking):
-                raise DigestBusy("another digest run is delivering")
-            try:
-                yield
-            finally:
-                lock.release()
-            return
-        with open(f"{self.path}.digest-lock", "a+b") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                raise DigestBusy("another digest run is delivering") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    @contextmanager
-    def _digest_txn(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
 
-def _subscriber(row: sqlite3.Row) -> Subscriber:
+def _subscriber(row: Any) -> Subscriber:
     data = dict(row)
     data["follows"] = json.loads(data["follows"])
     data["pending"] = json.loads(data["pending"]) if data["pending"] else None
@@ -251,7 +213,7 @@ def _row_values(row: OutboxRow) -> list[Any]:
     return values
 
 
-def _outbox_row(row: sqlite3.Row) -> OutboxRow:
+def _outbox_row(row: Any) -> OutboxRow:
     data = dict(row)
     data["papers"] = json.loads(data["papers"])
     data["mime"] = zlib.decompress(data["mime"]) if data["mime"] is not None else None

@@ -1,4 +1,4 @@
-"""SQLite: writing and reading papers, provenance, signals and checkpoints.
+"""Writing and reading papers, provenance, signals and checkpoints (SQLite and PostgreSQL).
 
 A page is written set-wise: one query reads which of its papers exist, merging
 happens in Python, and every table gets one statement or ``executemany``. Every
@@ -9,7 +9,6 @@ paper a page adds or changes takes the next values of the store's sequence
 from __future__ import annotations
 
 import json
-import sqlite3
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,46 +19,31 @@ from typing import Any
 from papertide.model import Page, PaperRecord, Signal, utc_now
 from papertide.store import merge
 from papertide.store.base import IngestResult, StoredPaper
-from papertide.store.sqlite_util import _chunks
+from papertide.store.sql_util import _chunks
 
 _PAPER_COLUMNS = ("pk", "id", *merge.FIELDS, "author_names", "added_at", "changed_at", "seq")
 _Row = dict[str, Any]
-_WRITER_CACHE_KIB = 32768  # page cache of a connection that ingests
 
 
 class PapersMixin:
-    """Papers in and out. Mixed into ``SQLiteStore``; ``self.db`` is the connection."""
+    """Papers in and out. Mixed into a store class that provides ``db`` (a connection whose
+    ``execute`` takes ``?`` parameters), ``_write_txn``, ``_tuples``, ``_SOURCES`` and ``_TAKE_SEQ``."""
 
-    db: sqlite3.Connection
-    _writer_cache: bool = False  # has this connection's cache been enlarged for writing?
+    db: Any
+    _SOURCES: str  # SQL: the sources of paper ``p`` joined by char(31)
+    _TAKE_SEQ: str  # SQL: add ? to the store's sequence, returning its new value
 
     def ingest(self, page: Page) -> IngestResult:
         now = utc_now()
-        if not self._writer_cache:
-            # A page dirties more than the default 2 MB cache holds: pages then spill to
-            # the WAL and are read back and written again. Only a writing process pays it.
-            self.db.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
-            self._writer_cache = True
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self._write_txn(writing_papers=True):
             result = self._write_records(page.records, now)
             if page.checkpoint_key is not None:
                 self.db.execute(
                     "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     (page.checkpoint_key, json.dumps(page.checkpoint or {}), now))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
         self.catch_up_keyword()  # nothing to do when the page wrote no paper (one read of the sequence)
         return result
-
-    def _rollback(self) -> None:
-        # Ctrl-C is raised when the statement it interrupted has returned: that may be
-        # a COMMIT that went through (the page is then stored) or a BEGIN that did.
-        if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
 
     def _write_records(self, records: list[PaperRecord], now: str) -> IngestResult:
         existing = self._rows_by_id(list(dict.fromkeys(r.id for r in records)))
@@ -87,15 +71,15 @@ class PapersMixin:
         self.db.executemany("UPDATE papers SET seq = ? WHERE pk = ?",
                             [(seq + len(new) + len(changed) + i, pks[pid]) for i, pid in enumerate(resourced)])
         rows = [(pk, source, now) for pk, source in dict.fromkeys((pks[r.id], r.source) for r in records)]
-        self.db.executemany("INSERT OR IGNORE INTO provenance (pk, source, first_seen) VALUES (?, ?, ?)", rows)
+        self.db.executemany("INSERT INTO provenance (pk, source, first_seen) VALUES (?, ?, ?) "
+                            "ON CONFLICT DO NOTHING", rows)
         signals = self.add_signals([(pks[r.id], s) for r in records for s in r.signals], in_transaction=True)
         return IngestResult(new=len(new), updated=len(changed),
                             unchanged=len(merged) - len(new) - len(changed), signals=signals)
 
     def _take_seq(self, count: int) -> int:
         """Reserve ``count`` values of the store's sequence; returns the first (inside a transaction)."""
-        last = self.db.execute("UPDATE store_meta SET value = value + ? WHERE key = 'seq' RETURNING value",
-                               (count,)).fetchone()[0]
+        last = self.db.execute(self._TAKE_SEQ, (count,)).fetchone()[0]
         return int(last) - count + 1
 
     def _insert_papers(self, ids: list[str], merged: dict[str, _Row | PaperRecord],
@@ -113,9 +97,8 @@ class PapersMixin:
             rows.append((pk, pid, *values, now, now, seq + offset))
         marks = ", ".join("?" * len(_PAPER_COLUMNS))
         self.db.executemany(f"INSERT INTO papers ({', '.join(_PAPER_COLUMNS)}) VALUES ({marks})", rows)
-        self.db.execute("INSERT OR IGNORE INTO paper_categories (category, pk) SELECT c.value, p.pk "
-                        "FROM papers p, json_each(p.categories) c WHERE p.pk BETWEEN ? AND ?",
-                        (first, first + len(ids) - 1))
+        self.db.executemany("INSERT INTO paper_categories (category, pk) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                            [(c, pks[pid]) for pid in ids for c in dict.fromkeys(_categories(merged[pid]))])
 
     def _update_papers(self, ids: list[str], merged: dict[str, _Row],
                        existing: dict[str, tuple[int, _Row, set[str]]], seq: int) -> None:
@@ -130,18 +113,16 @@ class PapersMixin:
         recategorised = [pid for pid in ids if merged[pid]["categories"] != existing[pid][1]["categories"]]
         for chunk in _chunks([existing[pid][0] for pid in recategorised]):
             self.db.execute(f"DELETE FROM paper_categories WHERE pk IN ({','.join('?' * len(chunk))})", chunk)
-        self.db.executemany("INSERT OR IGNORE INTO paper_categories (category, pk) VALUES (?, ?)",
+        self.db.executemany("INSERT INTO paper_categories (category, pk) VALUES (?, ?) ON CONFLICT DO NOTHING",
                             [(c, existing[pid][0]) for pid in recategorised for c in merged[pid]["categories"]])
 
     def _rows_by_id(self, ids: list[str]) -> dict[str, tuple[int, _Row, set[str]]]:
         """Existing papers by id: (pk, merge-owned columns decoded, sources)."""
         rows: dict[str, tuple[int, _Row, set[str]]] = {}
-        cursor = self.db.cursor()
-        cursor.row_factory = None  # plain tuples: this reads a whole page of papers
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            for values in cursor.execute(
-                    f"SELECT pk, id, (SELECT group_concat(source, char(31)) FROM provenance v WHERE v.pk = p.pk), "
+            for values in self._tuples(
+                    f"SELECT pk, id, {self._SOURCES}, "
                     f"{', '.join(merge.FIELDS)} FROM papers p WHERE id IN ({marks})", chunk):
                 rows[values[1]] = (values[0], merge.decode(dict(zip(merge.FIELDS, values[3:]))),
                                    set((values[2] or "").split("\x1f")))
@@ -165,14 +146,8 @@ class PapersMixin:
             return 0
         if in_transaction:
             return self._add_signals(observations)
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            added = self._add_signals(observations)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-        return added
+        with self._write_txn():
+            return self._add_signals(observations)
 
     def _add_signals(self, observations: list[tuple[int, Signal]]) -> int:
         history = self._signal_history({pk for pk, _ in observations})
@@ -184,17 +159,16 @@ class PapersMixin:
                 continue
             series.insert(at, (s.observed_at, float(s.value)))
             rows.append((pk, s.kind, s.source, s.observed_at, float(s.value)))
-        cursor = self.db.executemany(
-            "INSERT OR IGNORE INTO signals (pk, kind, source, observed_at, value) VALUES (?, ?, ?, ?, ?)", rows)
-        return cursor.rowcount if rows else 0
+        if not rows:
+            return 0
+        return self.db.executemany("INSERT INTO signals (pk, kind, source, observed_at, value) "
+                                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows).rowcount
 
     def _signal_history(self, pks: set[int]) -> defaultdict[tuple[int, str, str], list[tuple[str, float]]]:
         history: defaultdict[tuple[int, str, str], list[tuple[str, float]]] = defaultdict(list)
-        cursor = self.db.cursor()
-        cursor.row_factory = None
         for chunk in _chunks(sorted(pks)):
             marks = ",".join("?" * len(chunk))
-            for pk, kind, source, observed_at, value in cursor.execute(
+            for pk, kind, source, observed_at, value in self._tuples(
                     f"SELECT pk, kind, source, observed_at, value FROM signals WHERE pk IN ({marks}) "
                     "ORDER BY pk, kind, source, observed_at", chunk):
                 history[(pk, kind, source)].append((observed_at, value))
@@ -235,3 +209,7 @@ class PapersMixin:
 
 
 _OBSERVED_AT = itemgetter(0)
+
+
+def _categories(row: _Row | PaperRecord) -> list[str]:
+    return list(row.categories) if isinstance(row, PaperRecord) else row["categories"]

@@ -1,6 +1,7 @@
-"""SQLite: keyword search through the tantivy index beside the store, and listing by date.
+"""Keyword search through a tantivy index on this host, and listing by date.
 
-The index lives in ``<db>.index/keyword/`` and follows the store's change feed
+The index lives in ``keyword_folder()`` (beside a SQLite store; in the host's index folder for
+PostgreSQL) and follows the store's change feed
 (store/keyword.py): each ingest catches it up after its commit, and a search first
 catches up with whatever another process wrote since.
 """
@@ -8,7 +9,6 @@ catches up with whatever another process wrote since.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +22,7 @@ from papertide.query import ParsedQuery
 from papertide.store import keyword_query
 from papertide.store.base import Filters
 from papertide.store.keyword import IndexedPaper, KeywordIndex, term
-from papertide.store.sqlite_util import BUSY_TIMEOUT_MS
+from papertide.store.sql_util import BUSY_TIMEOUT_MS, category_match
 
 log = logging.getLogger(__name__)
 _CATCH_UP_PAGE = 5000  # papers read and added to the index at a time
@@ -32,10 +32,11 @@ _COMMIT_SECONDS = 10.0
 
 
 class SearchMixin:
-    """Keyword search. Mixed into ``SQLiteStore``; ``self.db`` is the connection."""
+    """Keyword search. Mixed into a store class (see ``PapersMixin``) that also says where
+    this host keeps the index (``keyword_folder``)."""
 
-    db: sqlite3.Connection
-    path: Path
+    db: Any
+    _SOURCES: str
     _keyword: KeywordIndex | None = None
     _bulk: bool = False  # inside bulk_ingest: the index's writer stays open between pages
     _committed_at = 0.0  # when the keyword index last committed, inside bulk_ingest
@@ -52,8 +53,7 @@ class SearchMixin:
         """(seq, paper) of the papers written after ``after``, in sequence order."""
         rows = self.db.execute(
             "SELECT seq, pk, id, title, abstract, authors, categories, published, "
-            "(SELECT group_concat(source, char(31)) FROM provenance v WHERE v.pk = p.pk) "
-            "FROM papers p WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)).fetchall()
+            f"{self._SOURCES} FROM papers p WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)).fetchall()
         return [(r[0], IndexedPaper(pk=r[1], id=r[2], title=r[3], abstract=r[4], authors=orjson.loads(r[5]),
                                     categories=orjson.loads(r[6]), published=r[7],
                                     sources=(r[8] or "").split("\x1f") if r[8] else []))
@@ -62,8 +62,7 @@ class SearchMixin:
     # -- the index ---------------------------------------------------------------------
     def _keyword_index(self) -> KeywordIndex:
         if self._keyword is None:
-            folder = None if str(self.path) == ":memory:" else Path(f"{self.path}.index") / "keyword"
-            self._keyword = KeywordIndex(folder, self.store_uid())
+            self._keyword = KeywordIndex(self.keyword_folder(), self.store_uid())
         return self._keyword
 
     def catch_up_keyword(self, wait: bool = False) -> bool:
@@ -156,13 +155,17 @@ class SearchMixin:
             where += " AND p.pk > ? AND p.pk <= ?"
             params += list(window)
         rows = self.db.execute(
-            f"SELECT p.id FROM papers p WHERE 1 {where} ORDER BY p.published DESC, p.pk DESC LIMIT ?",
+            f"SELECT p.id FROM papers p WHERE TRUE {where} ORDER BY p.published DESC, p.pk DESC LIMIT ?",
             (*params, limit)).fetchall()
         return [(r[0], 0.0) for r in rows]
 
     def categories(self) -> dict[str, int]:
         """Every category of the stored papers, with how many papers have it."""
         return dict(self.db.execute("SELECT category, count(*) FROM paper_categories GROUP BY category").fetchall())
+
+    def keyword_folder(self) -> Path | None:
+        """Where this host keeps the keyword index (None: in memory)."""
+        raise NotImplementedError
 
     def close_keyword(self) -> None:
         if self._keyword is not None:
@@ -172,14 +175,8 @@ class SearchMixin:
 def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
     clauses, params = [], []
     if filters.categories:
-        # Ranges on the (category, pk) primary key: 'q-bio' also matches 'q-bio.*'
-        # ('.' < '/' so every 'q-bio.x' sorts between 'q-bio.' and 'q-bio/').
-        ors = []
-        for cat in filters.categories:
-            ors.append("category = ? OR (category > ? AND category < ?)")
-            params += [cat, cat.lower() + ".", cat.lower() + "/"]  # archives: any case, like LIKE
-        clauses.append("AND p.pk IN (SELECT pk FROM paper_categories WHERE "
-                       + " OR ".join(ors) + ")")
+        match, params = category_match("category", filters.categories)  # on the (category, pk) key
+        clauses.append(f"AND p.pk IN (SELECT pk FROM paper_categories WHERE {match})")
     if filters.since:
         clauses.append("AND p.published >= ?")
         params.append(filters.since)
@@ -187,4 +184,3 @@ def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append("AND p.published != '' AND p.published <= ?")
         params.append(filters.until)
     return " ".join(clauses), params
-

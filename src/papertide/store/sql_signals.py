@@ -1,4 +1,4 @@
-"""SQLite: signals over time for trending, local user signals, GitHub repository state."""
+"""Signals over time for trending, local user signals, GitHub repository state."""
 
 from __future__ import annotations
 
@@ -8,32 +8,20 @@ from typing import Iterable
 from papertide.errors import BadInput, PaperNotFound
 from papertide.model import Signal, utc_now
 from papertide.store.base import LOCAL_SIGNAL_KINDS, RepoState, SignalDelta
-from papertide.store.sqlite_util import _chunks
+from papertide.store.sql_util import _chunks, category_match
 
 LOCAL_SOURCE = "local"
 
-# One row per (paper, kind, source) observed in the window: the latest value in it
-# (SQLite returns the bare column `value` from the row holding max(observed_at)) and
-# the latest value before it, found with one primary-key seek. Over all papers the
-# window is read from the covering index signals_window; for a few papers (a topic)
-# from the primary key, paper by paper. Without ANALYZE statistics SQLite would read
-# each paper's id from its wide row; papers_trending (migration 0005) holds just that.
-_DELTAS_SQL = """
-WITH w AS (
-    SELECT pk, kind, source, max(observed_at) AS last_at, value
-    FROM signals WHERE {papers} observed_at >= :start AND observed_at < :end
-    GROUP BY pk, kind, source)
-SELECT p.id, p.published, w.kind, w.source,
-       (SELECT s.value FROM signals s
-        WHERE s.pk = w.pk AND s.kind = w.kind AND s.source = w.source AND s.observed_at < :start
-        ORDER BY s.observed_at DESC LIMIT 1) AS before,
-       w.value
-FROM w JOIN papers p {hint} ON p.pk = w.pk
-"""
+# One row per (paper, kind, source) observed in the window: the latest value in it and the
+# latest value before it, found with one primary-key seek. Each backend says how it picks the
+# latest row of a group (``_DELTAS_SQL``); the parameters are the papers' ids, then start, end,
+# start, then the categories.
 
 
 class SignalsMixin:
-    """Signals for trending. Mixed into ``SQLiteStore``; ``self.db`` is the connection."""
+    """Signals for trending. Mixed into a store class (see ``PapersMixin``) with ``_DELTAS_SQL``."""
+
+    _DELTAS_SQL: str
 
     def signal_deltas(self, start: str, end: str, categories: list[str] | None = None,
                       ids: Iterable[str] | None = None) -> list[SignalDelta]:
@@ -42,36 +30,27 @@ class SignalsMixin:
         ``categories`` keeps papers in any of them; ``ids`` (a topic's papers) keeps only those.
         """
         if ids is None:
-            return self._deltas("", {"start": start, "end": end}, categories)
+            return self._deltas("", [], start, end, categories)
         found: list[SignalDelta] = []
         for chunk in _chunks(list(dict.fromkeys(ids))):
-            params: dict[str, str] = {"start": start, "end": end}
-            params.update((f"i{n}", pid) for n, pid in enumerate(chunk))
-            marks = ",".join(f":i{n}" for n in range(len(chunk)))
-            found += self._deltas(f"pk IN (SELECT pk FROM papers WHERE id IN ({marks})) AND", params, categories)
+            marks = ",".join("?" * len(chunk))
+            found += self._deltas(f"pk IN (SELECT pk FROM papers WHERE id IN ({marks})) AND", chunk,
+                                  start, end, categories)
         return found
 
-    def _deltas(self, papers: str, params: dict[str, str], categories: list[str] | None) -> list[SignalDelta]:
-        sql = _DELTAS_SQL.format(papers=papers, hint=self._papers_hint())
+    def _deltas(self, papers: str, ids: list[str], start: str, end: str,
+                categories: list[str] | None) -> list[SignalDelta]:
+        sql = self._DELTAS_SQL.format(papers=papers, hint=self._papers_hint())
+        params: list[str] = [*ids, start, end, start]
         if categories:
-            ors = []
-            for n, cat in enumerate(categories):
-                ors.append(f"(c.category = :c{n} OR c.category LIKE :l{n})")
-                params[f"c{n}"], params[f"l{n}"] = cat, cat + ".%"
-            sql += ("WHERE EXISTS (SELECT 1 FROM paper_categories c WHERE c.pk = p.pk AND ("
-                    + " OR ".join(ors) + "))")
-        cursor = self.db.cursor()
-        cursor.row_factory = None  # plain tuples: a month can be tens of thousands of rows
-        return [SignalDelta(*row) for row in cursor.execute(sql, params)]
+            match, more = category_match("c.category", categories)
+            sql += f"WHERE EXISTS (SELECT 1 FROM paper_categories c WHERE c.pk = p.pk AND {match})"
+            params += more
+        # plain tuples: a month can be tens of thousands of rows
+        return [SignalDelta(*row) for row in self._tuples(sql, params)]
 
     def _papers_hint(self) -> str:
-        """``INDEXED BY papers_trending`` when the store has it (a store that ran an early
-        draft of migration 0005 does not), else nothing: the query works either way."""
-        if getattr(self, "_trending_index", None) is None:
-            self._trending_index = self.db.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'papers_trending'"
-            ).fetchone()[0] > 0
-        return "INDEXED BY papers_trending" if self._trending_index else ""
+        return ""
 
     def published_dates(self, ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -85,14 +64,8 @@ class SignalsMixin:
         """Store observations by paper id; a row only when the value changed (see ``add_signals``)."""
         pks = self._pks(list({pid for pid, _ in observations}))
         known = [(pks[pid], s) for pid, s in observations if pid in pks]
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            added = self.add_signals(known, in_transaction=True)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        return added
+        with self._write_txn():
+            return self.add_signals(known, in_transaction=True)
 
     def record_local_signal(self, paper_id: str, kind: str, *, at: str | None = None, count: int = 1) -> None:
         """Add ``count`` saves/clicks/digest opens at ``at`` (default now) to the paper's running total.
@@ -106,16 +79,11 @@ class SignalsMixin:
         if count < 1:
             raise BadInput(f"a local signal counts at least one event, got {count}")
         at = at or utc_now()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write_txn():
             row = self.db.execute("SELECT pk FROM papers WHERE id = ?", (paper_id,)).fetchone()
             if row is None:
                 raise PaperNotFound(f"no paper {paper_id!r} in the store")
             self._count_local(row[0], kind, at, count)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def _count_local(self, pk: int, kind: str, at: str, count: int) -> None:
         key = (pk, kind, LOCAL_SOURCE)
@@ -127,7 +95,7 @@ class SignalsMixin:
         # Two events in the same second share a row: the upsert adds to it.
         self.db.execute(
             "INSERT INTO signals (pk, kind, source, observed_at, value) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (pk, kind, source, observed_at) DO UPDATE SET value = value + ?",
+            "ON CONFLICT (pk, kind, source, observed_at) DO UPDATE SET value = signals.value + ?",
             (*key, at, (last[0] if last else 0.0) + count, count))
 
     def papers_with_code(self, limit: int, host: str = "github.com") -> list[tuple[str, list[str]]]:
@@ -149,7 +117,7 @@ class SignalsMixin:
         wanted = list(dict.fromkeys(repos))
         by_lower = {r.lower(): r for r in wanted}
         states: dict[str, RepoState] = {}
-        for chunk in _chunks(wanted):
+        for chunk in _chunks(list(by_lower)):  # names are kept lower-cased: GitHub ignores case
             marks = ",".join("?" * len(chunk))
             for repo, etag, stars, status, checked in self.db.execute(
                     f"SELECT repo, etag, stars, status, checked_at FROM github_repos WHERE repo IN ({marks})",
@@ -163,4 +131,4 @@ class SignalsMixin:
             "INSERT INTO github_repos (repo, etag, stars, status, checked_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (repo) DO UPDATE SET etag = excluded.etag, stars = excluded.stars, "
             "status = excluded.status, checked_at = excluded.checked_at",
-            (state.repo, state.etag, state.stars, state.status, state.checked_at or utc_now()))
+            (state.repo.lower(), state.etag, state.stars, state.status, state.checked_at or utc_now()))

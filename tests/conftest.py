@@ -116,3 +116,49 @@ def digest_app(digest_settings) -> Iterator:
         app.stop()
 
 # --- end of digest fixtures -------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# Both backends (issue 14): a test that takes ``db`` (or ``new_db``) runs once on a
+# SQLite file and once on a database of a real PostgreSQL server (tests/pg_support.py).
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from pg_support import PgServer
+
+    server = PgServer(tmp_path_factory.mktemp("postgresql"))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def new_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """``new_db(name)``: the location of an empty store of this test's backend (the same
+    location for the same name). A PostgreSQL store keeps its keyword index in tmp_path."""
+    monkeypatch.setenv("PAPERTIDE_INDEX_DIR", str(tmp_path / "index"))
+    made: dict[str, str] = {}
+    server = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+
+    def make(name: str = "papers") -> str:
+        if name not in made:
+            made[name] = str(tmp_path / f"{name}.db") if server is None else server.new_database()
+        return made[name]
+    yield make
+    if server is not None:
+        for url in made.values():
+            server.drop(url)
+
+
+@pytest.fixture
+def db(new_db) -> str:  # noqa: ANN001
+    """The location of an empty store: a SQLite file, or a PostgreSQL database URL."""
+    return new_db()
+
+# --- end of backend fixtures ------------------------------------------------

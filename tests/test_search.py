@@ -47,8 +47,8 @@ def add(store, *papers: dict) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(str(tmp_path / "papers.db"))
+def store(new_db):
+    s = open_store(new_db("papers"))
     add(s, *PAPERS)
     yield s
     s.close()
@@ -130,8 +130,8 @@ PHRASE_PAPERS = [
 ]
 
 
-def test_short_queries_score_neighbouring_words_as_a_phrase(tmp_path: Path) -> None:
-    s = open_store(str(tmp_path / "phrase.db"))
+def test_short_queries_score_neighbouring_words_as_a_phrase(new_db) -> None:
+    s = open_store(new_db("phrase"))
     add(s, *PHRASE_PAPERS)
     # Without the pair score, the paper saying "language" and "models" most often, never side
     # by side, wins; with it, the paper that says "language models" comes first.
@@ -153,14 +153,14 @@ def test_author_only_and_empty_queries(store) -> None:
     assert ids(store, "x" * 60) == []  # a word too long to index matches nothing, not everything
 
 
-def test_empty_store(tmp_path: Path) -> None:
-    empty = open_store(str(tmp_path / "empty.db"))
+def test_empty_store(new_db) -> None:
+    empty = open_store(new_db("empty"))
     assert ids(empty, "graph") == [] and ids(empty, "") == [] and ids(empty, '"a b" -c cat:cs') == []
     empty.close()
 
 
-def test_results_follow_updates_and_other_processes_writes(tmp_path: Path, store) -> None:
-    other = open_store(str(tmp_path / "papers.db"))
+def test_results_follow_updates_and_other_processes_writes(new_db, store) -> None:
+    other = open_store(new_db("papers"))
     assert ids(other, "quantum") == []
     add(store, dict(id="2501.00007", title="Quantum graph kernels", abstract="Quantum kernels.",
                     authors=["Paul Dirac"], categories=["quant-ph"], published="2025-11-11"))
@@ -172,10 +172,10 @@ def test_results_follow_updates_and_other_processes_writes(tmp_path: Path, store
     other.close()
 
 
-def test_missing_damaged_or_foreign_index_folders_are_rebuilt(tmp_path: Path, store,
+def test_missing_damaged_or_foreign_index_folders_are_rebuilt(new_db, store,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    folder = tmp_path / "papers.db.index" / "keyword"
+    folder = store.keyword_folder()
     assert (folder / "state.json").exists()
     store.close()
     for damage in ("remove", "garble", "foreign"):
@@ -189,7 +189,7 @@ def test_missing_damaged_or_foreign_index_folders_are_rebuilt(tmp_path: Path, st
             state = json.loads((folder / "state.json").read_text())
             (folder / "state.json").write_text(json.dumps({**state, "store": "another"}))
         caplog.clear()
-        fresh = open_store(str(tmp_path / "papers.db"))
+        fresh = open_store(new_db("papers"))
         assert ids(fresh, "protein") == ["2501.00003"], damage
         assert len(ids(fresh, "graph", limit=50)) == 4
         assert any("keyword index" in r.getMessage() for r in caplog.records), damage
@@ -216,8 +216,8 @@ def test_in_memory_store_and_a_window_of_new_papers() -> None:
     assert ids(mem, "", window=(4, 6)) == ["2501.00006", "2501.00005"]
 
 
-def test_cli_search_json_contract(tmp_path: Path, store) -> None:
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "papers.db"), "search", "--json", "protein diffusion"])
+def test_cli_search_json_contract(new_db, store) -> None:
+    result = CliRunner().invoke(cli, ["--db", new_db("papers"), "search", "--json", "protein diffusion"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert {"query", "took_ms", "results"} <= set(data)

@@ -107,12 +107,13 @@ def signals(store: SQLiteStore, pid: str, kind: str = "upvotes") -> list[tuple[s
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def sqlite_db(tmp_path: Path) -> Path:
+    """For what only SQLite has (its connection, its migrations of old schemas)."""
     return tmp_path / "store.db"
 
 
 @pytest.fixture
-def store(db: Path) -> Iterator[SQLiteStore]:
+def store(db: str) -> Iterator[SQLiteStore]:
     opened = open_store(str(db))
     yield opened  # type: ignore[misc]
     opened.close()
@@ -316,7 +317,7 @@ def test_import_interrupted_inside_a_page_leaves_the_last_whole_page(store: SQLi
             raise KeyboardInterrupt
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(SQLiteStore, "add_signals", ctrl_c_on_second_page)
+    monkeypatch.setattr(type(store), "add_signals", ctrl_c_on_second_page)
     with pytest.raises(KeyboardInterrupt):
         import_files(store, db, numbered, batch_size=10)
     assert store.count() == 10 and fts_ok(store)
@@ -345,7 +346,8 @@ class CtrlCAfterCommit:
         return cursor
 
 
-def test_ctrl_c_as_a_page_commits_keeps_that_page(store: SQLiteStore, db: Path, numbered: Path) -> None:
+def test_ctrl_c_as_a_page_commits_keeps_that_page(sqlite_db: Path, numbered: Path) -> None:
+    store, db = open_store(str(sqlite_db)), sqlite_db
     store.db = CtrlCAfterCommit(store.db)  # type: ignore[assignment]
     with pytest.raises(KeyboardInterrupt):  # not "cannot rollback - no transaction is active"
         import_files(store, db, numbered, batch_size=10)
@@ -615,8 +617,8 @@ def test_text_lists_clean_the_same_on_the_fast_path(values: list) -> None:
     assert fast == slow(values)
 
 
-def test_the_web_sites_old_subscription_requests_table_is_dropped(db: Path) -> None:
-    store = open_store(str(db))
+def test_the_web_sites_old_subscription_requests_table_is_dropped(sqlite_db: Path) -> None:
+    store = open_store(str(sqlite_db))
     tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     applied = {r[0] for r in store.db.execute("SELECT version FROM schema_migrations")}
     assert "subscription_requests" not in tables and {6, 9} <= applied

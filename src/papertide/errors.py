@@ -29,6 +29,10 @@ class StoreError(PapertideError):
     """The store cannot be opened or is in an unexpected state."""
 
 
+class StoreUnavailable(StoreError):
+    """The store's server cannot be reached or was lost; trying again later may work."""
+
+
 class PaperNotFound(PapertideError):
     """No paper with that id is in the store."""
 

@@ -28,7 +28,10 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("db", str(Path("~/.papertide/papertide.db")),
-            "Store location: a SQLite file path (a postgresql:// URL is reserved for the PostgreSQL backend)."),
+            "Store location: a SQLite file path, or a postgresql://user@host/db URL (docs/deploy.md)."),
+    Setting("index_dir", str(Path("~/.papertide/index")),
+            "With a PostgreSQL store: where this host keeps its keyword index (and, without "
+            "secret_key, its signing key), in a folder named by the store's id."),
     Setting("arxiv_oai_url", "https://oaipmh.arxiv.org/oai", "Base URL of arXiv's OAI-PMH endpoint."),
     Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "URL of arXiv's Atom query API."),
     Setting("hf_url", "https://huggingface.co", "Base URL of Hugging Face (daily papers API lives below it)."),

@@ -33,7 +33,7 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.settings.db)
+            self._store = open_store(self.settings.db, index_dir=self.settings.index_dir)
         return self._store
 
 

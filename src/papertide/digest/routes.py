@@ -42,7 +42,7 @@ class _Routes:
 
     @contextmanager
     def _own_store(self) -> Iterator[Any]:
-        handle = open_store(self.settings.db)
+        handle = open_store(self.settings.db, index_dir=self.settings.index_dir)
         try:
             yield handle
         finally:

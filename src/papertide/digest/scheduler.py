@@ -58,7 +58,7 @@ class DigestScheduler:
     def tick(self) -> None:
         """Run what is due now; never raises, so one bad minute does not end the thread."""
         try:
-            store = open_store(self.settings.db)
+            store = open_store(self.settings.db, index_dir=self.settings.index_dir)
         except PapertideError as exc:
             log.warning("digest scheduler: %s", exc)
             return

@@ -207,6 +207,23 @@ class PapersMixin:
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM papers").fetchone()[0]
 
+    def stats(self) -> dict[str, Any]:
+        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "papers": one("SELECT count(*) FROM papers"),
+            "signals": one("SELECT count(*) FROM signals"),
+            "by_source": dict(self.db.execute(
+                "SELECT source, count(*) FROM provenance GROUP BY source ORDER BY source").fetchall()),
+            "top_categories": dict(self.db.execute(
+                "SELECT primary_category, count(*) c FROM papers WHERE primary_category != '' "
+                "GROUP BY primary_category ORDER BY c DESC LIMIT 10").fetchall()),
+            "published": [one("SELECT min(published) FROM papers WHERE published != ''"),
+                          one("SELECT max(published) FROM papers")],
+            "last_added": one("SELECT max(added_at) FROM papers"),
+            "checkpoints": dict(self.db.execute("SELECT key, updated_at FROM checkpoints ORDER BY key").fetchall()),
+            "path": self.location(),
+        }
+
 
 _OBSERVED_AT = itemgetter(0)
 

@@ -35,3 +35,11 @@ class EmbeddedMixin:
             "SELECT count(*) FROM papers p LEFT JOIN vectors_embedded e ON e.pk = p.pk AND e.embedder = ? "
             "WHERE e.pk IS NULL OR e.changed_at != p.changed_at", (key,)).fetchone()[0]
 
+    def cosines(self, key: str, query: Any, ids: Iterable[str]) -> dict[str, float]:
+        """Cosine between ``query`` and the ``key`` vector of each of ``ids`` that has one."""
+        found = self.paper_vectors(key, ids)
+        if not found:
+            return {}
+        import numpy as np
+
+        return dict(zip(found, (np.stack(list(found.values())) @ np.asarray(query, dtype=np.float32)).tolist()))

@@ -192,23 +192,8 @@ FROM w JOIN papers p {hint} ON p.pk = w.pk
         self.close_keyword()
         self.db.close()
 
-    def stats(self) -> dict[str, Any]:
-        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
-        return {
-            "papers": one("SELECT count(*) FROM papers"),
-            "signals": one("SELECT count(*) FROM signals"),
-            "by_source": dict(self.db.execute(
-                "SELECT source, count(*) FROM provenance GROUP BY source ORDER BY source").fetchall()),
-            "top_categories": dict(self.db.execute(
-                "SELECT primary_category, count(*) c FROM papers WHERE primary_category != '' "
-                "GROUP BY primary_category ORDER BY c DESC LIMIT 10").fetchall()),
-            "published": [one("SELECT min(published) FROM papers WHERE published != ''"),
-                          one("SELECT max(published) FROM papers")],
-            "last_added": one("SELECT max(added_at) FROM papers"),
-            "checkpoints": dict(self.db.execute("SELECT key, updated_at FROM checkpoints ORDER BY key").fetchall()),
-            "path": str(self.path),
-        }
-
+    def location(self) -> str:
+        return str(self.path)
 
 
 def _create_private(path: Path) -> None:

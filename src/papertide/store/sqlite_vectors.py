@@ -173,15 +173,6 @@ class VectorsMixin(EmbeddedMixin):
         matrix = found.rows(list(rows.values())) if rows else []
         return dict(zip(rows, matrix))
 
-    def cosines(self, key: str, query: Any, ids: Iterable[str]) -> dict[str, float]:
-        """Cosine between ``query`` and the ``key`` vector of each of ``ids`` that has one."""
-        found = self.paper_vectors(key, ids)
-        if not found:
-            return {}
-        import numpy as np
-
-        return dict(zip(found, (np.stack(list(found.values())) @ query).tolist()))
-
     def _vectors_or_raise(self, key: str) -> vectors.VectorSet:
         from papertide.errors import NoVectors
 

@@ -167,7 +167,7 @@ class Site:
         if self._store is None:
             with self._opening:
                 if self._store is None:
-                    self._store = SerializedStore(open_store(self.settings.db))
+                    self._store = SerializedStore(open_store(self.settings.db, index_dir=self.settings.index_dir))
         return self._store  # type: ignore[return-value]
 
     def close(self) -> None:

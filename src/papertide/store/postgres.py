@@ -1,0 +1,227 @@
+"""The PostgreSQL backend: a lab's server shared by many processes and hosts.
+
+The SQL is the shared modules' (sql_*.py); this module adds what PostgreSQL does its own way.
+- Writes to papers take a transaction-level advisory lock, so pks and the change feed's
+  sequence are taken in commit order, as SQLite's single writer takes them: a digest window
+  and the keyword index's position never skip a paper committed late.
+- Digests are composed under a session-level advisory lock (one run at a time on any host;
+  a killed holder's session ends and frees it). The outbox is sent by any number of workers:
+  each claims a row with ``FOR UPDATE SKIP LOCKED`` in a transaction that stays open until
+  the outcome is recorded, so a killed worker's row goes back to the queue by itself.
+- The keyword index is tantivy on each host (``<index_dir>/<store uid>/keyword``), following
+  the change feed; vectors are a pgvector column (store/pg_vectors.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from papertide.errors import DigestBusy, StoreError, StoreUnavailable
+from papertide.store import secret_file
+from papertide.store.pg_database import PgDatabase, describe, reason
+from papertide.store.pg_vectors import PgVectorsMixin
+from papertide.store.sql_digest import DigestMixin
+from papertide.store.sql_papers import PapersMixin
+from papertide.store.sql_search import SearchMixin
+from papertide.store.sql_signals import SignalsMixin
+from papertide.store.sql_web import WebMixin
+from papertide.store.sqlite import migrations, newer_schema
+
+# Advisory lock keys (one 64-bit space per database): 'ptpapers', 'ptdigest', 'ptmigrat' as integers.
+WRITE_LOCK = int.from_bytes(b"ptpapers", "big") >> 1
+DIGEST_LOCK = int.from_bytes(b"ptdigest", "big") >> 1
+MIGRATE_LOCK = int.from_bytes(b"ptmigrat", "big") >> 1
+
+
+def job_lock_key(name: str) -> int:
+    """The advisory lock key of a named job (sync, index...)."""
+    return int.from_bytes(f"ptjob:{name}".encode()[:8].ljust(8, b"\0"), "big") >> 1
+
+
+class PostgresStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, PgVectorsMixin):
+    """Papers in a PostgreSQL database."""
+
+    _SOURCES = "(SELECT string_agg(source, chr(31)) FROM provenance v WHERE v.pk = p.pk)"
+    _TAKE_SEQ = "UPDATE store_meta SET value = (value::bigint + ?)::text WHERE key = 'seq' RETURNING value"
+    # The latest observation of each series in the window with DISTINCT ON, from signals_window.
+    _DELTAS_SQL = """
+WITH w AS (
+    SELECT DISTINCT ON (pk, kind, source) pk, kind, source, value
+    FROM signals WHERE {papers} observed_at >= ? AND observed_at < ?
+    ORDER BY pk, kind, source, observed_at DESC)
+SELECT p.id, p.published, w.kind, w.source,
+       (SELECT s.value FROM signals s
+        WHERE s.pk = w.pk AND s.kind = w.kind AND s.source = w.source AND s.observed_at < ?
+        ORDER BY s.observed_at DESC LIMIT 1) AS before,
+       w.value
+FROM w JOIN papers p {hint} ON p.pk = w.pk
+"""
+
+    def __init__(self, url: str, *, index_dir: str | Path) -> None:
+        self.url = url
+        self.where = describe(url)
+        self._migrate()
+        self.db = PgDatabase(url, configure=self._configure_connection)
+        self.path = Path(index_dir).expanduser() / self.store_uid()
+
+    # -- schema -----------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {self.where}: {reason(exc)}") from None
+        except psycopg.ProgrammingError as exc:
+            raise StoreError(f"cannot read the PostgreSQL URL: {reason(exc)}") from None
+
+    def _migrate(self) -> None:
+        """Apply every migration not applied yet, each in its own transaction, under an
+        advisory lock so two processes starting at once do not both migrate."""
+        known = migrations("postgresql")
+        with self._connect() as conn:
+            try:
+                conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK,))
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                             "applied_at TEXT NOT NULL DEFAULT now()::text)")
+                applied = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+                newer_schema(applied, known)
+                for version, script in known:
+                    if version in applied or (applied and version <= max(applied)):
+                        continue
+                    with conn.transaction():
+                        conn.execute(script)
+                        conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"lost PostgreSQL at {self.where}: {reason(exc)}") from None
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise StoreError(f"PostgreSQL at {self.where} refuses to create papertide's tables: "
+                                 f"{reason(exc)}") from None
+
+    def _configure_connection(self, conn: psycopg.Connection) -> None:
+        from papertide.store import pg_vectors
+
+        pg_vectors.register(conn)
+
+    # -- what the shared SQL modules need ----------------------------------------------------
+    @contextmanager
+    def _write_txn(self, writing_papers: bool = False) -> Iterator[None]:
+        with self.db.transaction(lock=WRITE_LOCK):
+            yield
+
+    @contextmanager
+    def _digest_txn(self) -> Iterator[None]:
+        with self.db.transaction():  # row locks are enough: no pk or sequence is taken
+            yield
+
+    def _tuples(self, sql: str, params: Any = ()) -> Any:
+        return self.db.execute(sql, params)
+
+    def keyword_folder(self) -> Path | None:
+        return self.path / "keyword"
+
+    def store_uid(self) -> str:
+        if getattr(self, "db", None) is None:
+            with self._connect() as conn:
+                return conn.execute("SELECT value FROM store_meta WHERE key = 'uid'").fetchone()[0]
+        return self.db.execute("SELECT value FROM store_meta WHERE key = 'uid'").fetchone()[0]
+
+    # -- digest: one composer at a time, many senders -----------------------------------------
+    @contextmanager
+    def digest_lock(self, blocking: bool = True) -> Iterator[None]:
+        """A session-level advisory lock on a connection of its own: held across the
+        composing run's transactions, released when the session ends however it ends."""
+        with self._connect() as conn:
+            if blocking:
+                conn.execute("SELECT pg_advisory_lock(%s)", (DIGEST_LOCK,))
+            elif not conn.execute("SELECT pg_try_advisory_lock(%s)", (DIGEST_LOCK,)).fetchone()[0]:
+                raise DigestBusy("another digest run is composing")
+            yield
+
+    @contextmanager
+    def job_lock(self, name: str, blocking: bool = False) -> Iterator[bool]:
+        """Hold the named job's advisory lock; yields False (without waiting) when another
+        process on any host holds it."""
+        with self._connect() as conn:
+            key = job_lock_key(name)
+            if blocking:
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                yield True
+            else:
+                yield bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
+
+    @contextmanager
+    def delivery_lock(self, blocking: bool = True) -> Iterator[None]:
+        """Nothing to wait for: senders claim rows with row locks. A claim left open by an
+        error that escaped the sender is rolled back here (the row is queued again)."""
+        try:
+            yield
+        finally:
+            if self.db.in_transaction:
+                self.db.end(commit=False)
+
+    def recover_outbox(self) -> int:
+        # A claim is never committed as 'sending'; such rows come only from a copied SQLite store.
+        return self.db.execute(
+            "UPDATE digest_outbox SET status = 'queued', last_error = 'interrupted while sending; sent again' "
+            "WHERE id IN (SELECT id FROM digest_outbox WHERE status = 'sending' FOR UPDATE SKIP LOCKED)").rowcount
+
+    def next_due(self, now: str, keys: Any = ()) -> Any:
+        keys = list(keys)
+        only = f"AND idempotency_key IN ({','.join('?' * len(keys))})" if keys else ""
+        row = self.db.execute(
+            f"SELECT id FROM digest_outbox WHERE status = 'queued' AND next_attempt_at <= ? {only} "
+            f"ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED", (now, *keys)).fetchone()
+        return self._outbox_by_id(row[0]) if row else None
+
+    def claim(self, id: int, now: str) -> bool:
+        """Lock the row (skipping it if another worker has it) and mark it 'sending' in a
+        transaction that ``finish`` commits."""
+        self.db.begin()
+        try:
+            got = self.db.execute("SELECT id FROM digest_outbox WHERE id = ? AND status = 'queued' "
+                                  "FOR UPDATE SKIP LOCKED", (id,)).fetchone()
+            if got is not None:
+                self.db.execute("UPDATE digest_outbox SET status = 'sending', attempts = attempts + 1, "
+                                "claimed_at = ? WHERE id = ?", (now, id))
+        except BaseException:
+            self.db.end(commit=False)
+            raise
+        if got is None:
+            self.db.end(commit=False)
+            return False
+        return True
+
+    def finish(self, id: int, status: str, now: str, *, error: str | None = None,
+               next_attempt_at: str | None = None) -> None:
+        claimed = self.db.in_transaction
+        try:
+            DigestMixin.finish(self, id, status, now, error=error, next_attempt_at=next_attempt_at)
+        except BaseException:
+            if claimed:
+                self.db.end(commit=False)
+            raise
+        if claimed:
+            self.db.end(commit=True)
+
+    def _outbox_by_id(self, id: int) -> Any:
+        from papertide.store.sql_digest import _outbox_row
+
+        row = self.db.execute("SELECT * FROM digest_outbox WHERE id = ?", (id,)).fetchone()
+        return _outbox_row(row) if row else None
+
+    # -- the rest ----------------------------------------------------------------------------
+    def signing_secret(self) -> str:
+        """The key that signs links when no ``secret_key`` is set: a 0600 file in this host's
+        folder for the store. Hosts that share a store must share ``secret_key`` instead."""
+        return secret_file.read_or_create(self.path / "secret")
+
+    def close(self) -> None:
+        self.close_keyword()
+        self.db.close()
+
+    def location(self) -> str:
+        return self.where

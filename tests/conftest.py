@@ -92,12 +92,12 @@ def smtp_server() -> Iterator:
 
 
 @pytest.fixture
-def digest_settings(tmp_path: Path, smtp_server):  # noqa: ANN201 - returns a settings factory
-    """Settings for a digest test: its own store, the test SMTP server, fast retries."""
+def digest_settings(db: str, smtp_server):  # noqa: ANN201 - returns a settings factory
+    """Settings for a digest test: its own store (of each backend), the test SMTP server, fast retries."""
     from papertide.settings import Settings
 
     def make(base_url: str = "http://127.0.0.1:9", **overrides: object) -> Settings:
-        values = {"db": str(tmp_path / "digest.db"), "smtp_port": smtp_server.port, "base_url": base_url,
+        values = {"db": db, "smtp_port": smtp_server.port, "base_url": base_url,
                   "secret_key": "digest-test-secret", "digest_max_age_days": 0, "smtp_retry_base": 0.05,
                   "smtp_retry_wait": 10.0, "smtp_from": "papertide <digest@papertide.test>"}
         return Settings({**values, **overrides}, environ={})

@@ -25,8 +25,8 @@ SETTINGS = Settings({"base_url": "https://papers.example.org", "secret_key": "k"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator:
-    handle = open_store(str(tmp_path / "digest.db"))
+def store(db: str) -> Iterator:
+    handle = open_store(db)
     try:
         yield handle
     finally:

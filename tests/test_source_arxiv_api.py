@@ -53,8 +53,8 @@ def entry(versioned_id: str, title: str, updated: str = "2026-06-01T10:00:00Z") 
             f'<category term="cs.CL"/><category term="cs.LG"/><arxiv:primary_category term="cs.CL"/></entry>')
 
 
-def test_ids_from_recorded_answers(recorded: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
-    store = open_store(str(tmp_path / "t.db"))
+def test_ids_from_recorded_answers(new_db, recorded: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
+    store = open_store(new_db("t"))
     wanted = ["2104.12255v1", "astro-ph/0601001", "quant-ph/0201082v1", "0000.0000"]
     # One sync per id: that is how the answers were recorded (one id, max_results=100).
     reports = [run_sync(make_source(recorded.url, sleeps), SyncRequest(ids=[i]), store) for i in wanted]
@@ -76,16 +76,16 @@ def test_ids_from_recorded_answers(recorded: ReplayServer, tmp_path: Path, sleep
     assert sleeps == []  # one request per run: no pause needed
 
 
-def test_batched_ids_and_one_missing(recorded: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
-    store = open_store(str(tmp_path / "t.db"))
+def test_batched_ids_and_one_missing(new_db, recorded: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
+    store = open_store(new_db("t"))
     report = run_sync(make_source(recorded.url, sleeps), SyncRequest(ids=["0808.05394", "1707.08567"]), store)
     assert len(recorded.requests) == 1 and recorded.requests[0].query["id_list"] == "0808.05394,1707.08567"
     assert store.count() == 1 and report.skipped == {"not found on arXiv": 1}
     assert len(store.get("1707.08567").authors) == 34
 
 
-def test_query_paged_until_max_results(recorded: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
-    store = open_store(str(tmp_path / "t.db"))
+def test_query_paged_until_max_results(new_db, recorded: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
+    store = open_store(new_db("t"))
     source = make_source(recorded.url, sleeps, arxiv_api_page_size=10)
     report = run_sync(source, SyncRequest(query="testing", max_results=60), store)
     assert [(r.query["start"], r.query["max_results"]) for r in recorded.requests] == [
@@ -97,22 +97,22 @@ def test_query_paged_until_max_results(recorded: ReplayServer, tmp_path: Path, s
     assert first.doi == "10.1109/ICSTW55395.2022.00035" and first.categories == ["cs.SE", "cs.LG"]
 
 
-def test_query_stops_at_total_results(replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
+def test_query_stops_at_total_results(new_db, replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
     replay.add(API, {"search_query": "ti:x", "id_list": "", "sortBy": "relevance", "sortOrder": "descending",
                      "start": 0, "max_results": 2},
                Reply(body=feed(entry("2606.00001v1", "One"), entry("2606.00002v1", "Two"), total=3)))
     replay.add(API, {"search_query": "ti:x", "id_list": "", "sortBy": "relevance", "sortOrder": "descending",
                      "start": 2, "max_results": 2}, Reply(body=feed(entry("2606.00003v2", "Three"), total=3)))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     run_sync(make_source(replay.url, sleeps, arxiv_api_page_size=2), SyncRequest(query="ti:x"), store)
     assert len(replay.requests) == 2 and store.count() == 3
     assert store.get("2606.00003").version == 2
 
 
-def test_new_version_updates_the_paper(replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
+def test_new_version_updates_the_paper(new_db, replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
     replay.add(API, None, Reply(body=feed(entry("2606.00001v1", "First title"))),
                Reply(body=feed(entry("2606.00001v2", "Better title", updated="2026-06-20T10:00:00Z"))))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     source = make_source(replay.url, sleeps)
     run_sync(source, SyncRequest(ids=["2606.00001"]), store)
     assert (store.get("2606.00001").version, store.get("2606.00001").title) == (1, "First title")
@@ -123,36 +123,36 @@ def test_new_version_updates_the_paper(replay: ReplayServer, tmp_path: Path, sle
                                                                             "2026-05-01")
 
 
-def test_invalid_id_is_skipped_without_asking(replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
-    store = open_store(str(tmp_path / "t.db"))
+def test_invalid_id_is_skipped_without_asking(new_db, replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
+    store = open_store(new_db("t"))
     report = run_sync(make_source(replay.url, sleeps), SyncRequest(ids=["abc"]), store)
     assert replay.requests == [] and store.count() == 0
     assert report.skipped == {"not an arXiv id:": 1}
 
 
-def test_error_entry_with_400_is_one_clear_line(replay: ReplayServer, shared_data: Path, tmp_path: Path,
+def test_error_entry_with_400_is_one_clear_line(new_db, replay: ReplayServer, shared_data: Path, tmp_path: Path,
                                                 sleeps: list[float]) -> None:
     replay.add(API, None, Reply(body=recorded_body(shared_data, "id_abc_s0_m100_b79c8dcf6bc3.json"), status=400))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     with pytest.raises(SourceUnavailable) as caught:
         run_sync(make_source(replay.url, sleeps), SyncRequest(query="au:"), store)
     assert str(caught.value) == "arXiv API at 127.0.0.1 refused the request: incorrect id format for abc"
     assert store.count() == 0
 
 
-def test_error_entry_in_a_normal_answer_is_skipped(replay: ReplayServer, shared_data: Path, tmp_path: Path,
+def test_error_entry_in_a_normal_answer_is_skipped(new_db, replay: ReplayServer, shared_data: Path, tmp_path: Path,
                                                    sleeps: list[float]) -> None:
     error = recorded_body(shared_data, "id_abc_s0_m100_b79c8dcf6bc3.json")
     error_entry = error[error.index("<entry>"):error.index("</entry>") + len("</entry>")]
     replay.add(API, None, Reply(body=feed(entry("2606.00001v1", "Fine"), error_entry)))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     report = run_sync(make_source(replay.url, sleeps), SyncRequest(query="all:fine"), store)
     assert store.count() == 1 and report.skipped == {"incorrect id format for abc": 1}
 
 
-def test_garbage_and_missing_input(replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
+def test_garbage_and_missing_input(new_db, replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
     replay.add(API, None, Reply(body="<html><body>Rate limited</body></html>", content_type="text/html"))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     with pytest.raises(SourceGarbage, match="HTML page instead of XML"):
         run_sync(make_source(replay.url, sleeps), SyncRequest(query="all:x"), store)
     with pytest.raises(BadInput):
@@ -160,11 +160,11 @@ def test_garbage_and_missing_input(replay: ReplayServer, tmp_path: Path, sleeps:
     assert store.count() == 0
 
 
-def test_source_down(tmp_path: Path, sleeps: list[float]) -> None:
+def test_source_down(new_db, tmp_path: Path, sleeps: list[float]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     with pytest.raises(SourceUnavailable) as caught:
         run_sync(make_source(f"http://127.0.0.1:{port}", sleeps), SyncRequest(ids=["2104.12255"]), store)
     assert str(caught.value).startswith("cannot reach 127.0.0.1") and "\n" not in str(caught.value)

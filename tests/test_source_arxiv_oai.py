@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -60,18 +59,16 @@ def make_source(url: str, sleeps: list[float], **overrides: object) -> ArxivOAIS
     return ArxivOAISource(settings, sleep=sleeps.append, now=lambda: NOW)
 
 
-def stored_ids(db: Path) -> list[str]:
-    with sqlite3.connect(db) as con:
-        return sorted(r[0] for r in con.execute("SELECT id FROM papers"))
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "t.db"
+def stored_ids(db: str) -> list[str]:
+    store = open_store(db)
+    try:
+        return sorted(r[0] for r in store.db.execute("SELECT id FROM papers"))
+    finally:
+        store.close()
 
 
 # -- recorded responses ----------------------------------------------------------
-def test_recorded_fixtures_parse_and_store(replay: ReplayServer, shared_data: Path, db: Path,
+def test_recorded_fixtures_parse_and_store(replay: ReplayServer, shared_data: Path, db: str,
                                            sleeps: list[float]) -> None:
     files = sorted((shared_data / "fixtures" / "arxiv_oai_pmh").glob("*.xml"))
     assert len(files) == 15  # the README says 14; one GetRecord file more is there
@@ -102,7 +99,7 @@ def test_recorded_fixtures_parse_and_store(replay: ReplayServer, shared_data: Pa
 
 
 # -- paging, retries, errors -------------------------------------------------------
-def test_resumption_token_paging_three_pages(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_resumption_token_paging_three_pages(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     replay.add("/oai", FIRST, Reply(body=oai_page(*map(oai_record, ids(1, 2)), token="t1")))
     replay.add("/oai", {"verb": "ListRecords", "resumptionToken": "t1"},
                Reply(body=oai_page(*map(oai_record, ids(3, 4)), token="t2")))
@@ -121,7 +118,7 @@ def test_resumption_token_paging_three_pages(replay: ReplayServer, db: Path, sle
     assert sleeps == []
 
 
-def test_503_with_retry_after_then_success(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_503_with_retry_after_then_success(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     replay.add("/oai", FIRST, Reply(body="busy", status=503, headers={"Retry-After": "7"},
                                     content_type="text/plain"),
                Reply(body=oai_page(oai_record(ids(1)[0]))))
@@ -131,7 +128,7 @@ def test_503_with_retry_after_then_success(replay: ReplayServer, db: Path, sleep
     assert store.count() == 1 and len(replay.requests) == 2
 
 
-def test_no_records_match_is_an_empty_harvest(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_no_records_match_is_an_empty_harvest(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     replay.add("/oai", FIRST, Reply(body=oai_page(error=("noRecordsMatch", "nothing in this window"))))
     store = open_store(str(db))
     report = run_sync(make_source(replay.url, sleeps), WINDOW, store)
@@ -139,7 +136,7 @@ def test_no_records_match_is_an_empty_harvest(replay: ReplayServer, db: Path, sl
     assert store.checkpoints("arxiv-oai:")["arxiv-oai:cs"]["harvested_until"] == "2026-06-30"
 
 
-def test_other_oai_error_is_one_clear_line(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_other_oai_error_is_one_clear_line(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     replay.add("/oai", FIRST, Reply(body=oai_page(error=("badArgument", "Illegal set 'cs'")), status=400))
     store = open_store(str(db))
     with pytest.raises(SourceUnavailable) as caught:
@@ -153,7 +150,7 @@ def test_other_oai_error_is_one_clear_line(replay: ReplayServer, db: Path, sleep
     ("<!DOCTYPE html><html><body><h1>Maintenance</h1></body></html>", "HTML"),
     ('<?xml version="1.0"?><rss><channel/></rss>', "not <OAI-PMH>"),
 ])
-def test_garbage_raises_and_leaves_store_unchanged(replay: ReplayServer, db: Path, sleeps: list[float],
+def test_garbage_raises_and_leaves_store_unchanged(replay: ReplayServer, db: str, sleeps: list[float],
                                                    body: str, words: str) -> None:
     replay.add("/oai", FIRST, Reply(body=oai_page(oai_record(ids(1)[0]), token="t1")))
     replay.add("/oai", {"verb": "ListRecords", "resumptionToken": "t1"}, Reply(body=body))
@@ -166,7 +163,7 @@ def test_garbage_raises_and_leaves_store_unchanged(replay: ReplayServer, db: Pat
     assert store.checkpoints("arxiv-oai:")["arxiv-oai:cs"]["token"] == "t1"
 
 
-def test_garbage_on_the_first_page_stores_nothing(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_garbage_on_the_first_page_stores_nothing(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     replay.add("/oai", FIRST, Reply(body=oai_page(oai_record(ids(1)[0]))[:-40]))
     store = open_store(str(db))
     with pytest.raises(SourceGarbage, match="^arXiv OAI-PMH at 127.0.0.1 sent malformed XML"):
@@ -174,7 +171,7 @@ def test_garbage_on_the_first_page_stores_nothing(replay: ReplayServer, db: Path
     assert store.count() == 0 and store.checkpoints("arxiv-oai:") == {}
 
 
-def test_dropped_connection_is_retried(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_dropped_connection_is_retried(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     body = oai_page(*map(oai_record, ids(1, 2, 3)))
     replay.add("/oai", FIRST, Reply(body=body, drop_after=200), Reply(body=body))
     store = open_store(str(db))
@@ -183,7 +180,7 @@ def test_dropped_connection_is_retried(replay: ReplayServer, db: Path, sleeps: l
     assert sleeps == [1.0]  # backoff before the retry
 
 
-def test_always_dropped_fails_with_one_line(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_always_dropped_fails_with_one_line(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     replay.add("/oai", FIRST, Reply(body=oai_page(*map(oai_record, ids(1, 2, 3))), drop_after=200))
     store = open_store(str(db))
     with pytest.raises(SourceUnavailable) as caught:
@@ -194,7 +191,7 @@ def test_always_dropped_fails_with_one_line(replay: ReplayServer, db: Path, slee
     assert store.count() == 0
 
 
-def test_source_down_gives_one_line_and_unchanged_store(db: Path, sleeps: list[float]) -> None:
+def test_source_down_gives_one_line_and_unchanged_store(db: str, sleeps: list[float]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -206,7 +203,7 @@ def test_source_down_gives_one_line_and_unchanged_store(db: Path, sleeps: list[f
 
 
 # -- resuming and incremental runs --------------------------------------------------
-def test_interrupted_harvest_resumes_from_stored_token(replay: ReplayServer, db: Path,
+def test_interrupted_harvest_resumes_from_stored_token(replay: ReplayServer, db: str,
                                                        sleeps: list[float]) -> None:
     replay.add("/oai", FIRST, Reply(body=oai_page(*map(oai_record, ids(1, 2)), token="t1")))
     replay.add("/oai", {"verb": "ListRecords", "resumptionToken": "t1"},
@@ -226,7 +223,7 @@ def test_interrupted_harvest_resumes_from_stored_token(replay: ReplayServer, db:
     assert store.checkpoints("arxiv-oai:")["arxiv-oai:cs"]["harvested_until"] == "2026-06-30"
 
 
-def test_refused_resumption_token_restarts_the_window(replay: ReplayServer, db: Path,
+def test_refused_resumption_token_restarts_the_window(replay: ReplayServer, db: str,
                                                       sleeps: list[float]) -> None:
     store = open_store(str(db))
     # A run interrupted after page 1 left token "old" behind.
@@ -244,7 +241,7 @@ def test_refused_resumption_token_restarts_the_window(replay: ReplayServer, db: 
     assert stored_ids(db) == ids(1, 2, 3) and (report.new, report.unchanged) == (2, 1)
 
 
-def test_incremental_run_starts_at_harvested_until(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_incremental_run_starts_at_harvested_until(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     replay.add("/oai", None, Reply(body=oai_page(oai_record(ids(1)[0]))))
     store = open_store(str(db))
     run_sync(make_source(replay.url, sleeps), SyncRequest(), store)  # fresh store: today - sync_days
@@ -256,13 +253,13 @@ def test_incremental_run_starts_at_harvested_until(replay: ReplayServer, db: Pat
 
 
 # -- what is kept ---------------------------------------------------------------------
-def test_category_filter_applies_only_to_default_sets(replay: ReplayServer, tmp_path: Path,
+def test_category_filter_applies_only_to_default_sets(replay: ReplayServer, new_db,
                                                       sleeps: list[float]) -> None:
     page = oai_page(oai_record(ids(1)[0], categories="cs.CV cs.LG"), oai_record(ids(2)[0], categories="math.AG"),
                     oai_record(ids(3)[0], categories="math.OC q-bio.NC"), oai_record(ids(4)[0], categories="q-bioX"))
     replay.add("/oai", None, Reply(body=page))
     overrides = {"arxiv_categories": "cs.CV q-bio"}
-    default_db, explicit_db = tmp_path / "default.db", tmp_path / "explicit.db"
+    default_db, explicit_db = new_db("default"), new_db("explicit")
     report = run_sync(make_source(replay.url, sleeps, **overrides), SyncRequest(since="2026-06-01"),
                       open_store(str(default_db)))
     assert stored_ids(default_db) == ids(1, 3)
@@ -273,7 +270,7 @@ def test_category_filter_applies_only_to_default_sets(replay: ReplayServer, tmp_
     assert in_categories(["q-bio.NC"], ["q-bio"]) and not in_categories(["q-biology"], ["q-bio"])
 
 
-def test_deleted_and_broken_records_are_skipped(replay: ReplayServer, db: Path, sleeps: list[float]) -> None:
+def test_deleted_and_broken_records_are_skipped(replay: ReplayServer, db: str, sleeps: list[float]) -> None:
     replay.add("/oai", FIRST, Reply(body=oai_page(
         oai_record(ids(1)[0]), oai_record(ids(2)[0], deleted=True), oai_record(ids(3)[0], title=""),
         oai_record("not-an-id"), oai_record(ids(5)[0]))))

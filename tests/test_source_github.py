@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from pathlib import Path
 
 import httpx
@@ -86,8 +85,8 @@ def settings_for(replay: ReplayServer, **extra) -> Settings:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(str(tmp_path / "gh.db"))
+def store(new_db, tmp_path: Path):
+    s = open_store(new_db("gh"))
     papers = [("2608.00002", "2026-08-05", ["https://github.com/lab/newest", "https://github.com/lab/deleted"]),
               ("2608.00001", "2026-08-03", ["https://github.com/lab/older"]),
               ("2608.00003", "2026-08-09", ["https://gitlab.com/a/b"]),  # not on GitHub
@@ -99,10 +98,9 @@ def store(tmp_path: Path):
 
 
 def stars_rows(store) -> list[tuple[str, str, float]]:
-    with sqlite3.connect(store.path) as con:
-        return con.execute("SELECT p.id, s.observed_at, s.value FROM signals s JOIN papers p ON p.pk = s.pk "
-                           "WHERE s.kind = 'github_stars' AND s.source = 'github' ORDER BY s.observed_at, p.id"
-                           ).fetchall()
+    return [tuple(r) for r in store.db.execute(
+        "SELECT p.id, s.observed_at, s.value FROM signals s JOIN papers p ON p.pk = s.pk "
+        "WHERE s.kind = 'github_stars' AND s.source = 'github' ORDER BY s.observed_at, p.id")]
 
 
 def test_stars_with_etags_over_three_runs(replay: ReplayServer, store) -> None:
@@ -202,12 +200,12 @@ def test_forbidden_repository_is_blocked_not_a_rate_limit(replay: ReplayServer, 
     assert {pid: value for pid, _, value in stars_rows(store)} == {"2608.00002": 0.0, "2608.00001": 3.0}
 
 
-def test_stars_command_reports_and_exits_nonzero_at_the_limit(replay: ReplayServer, store) -> None:
+def test_stars_command_reports_and_exits_nonzero_at_the_limit(replay: ReplayServer, store, new_db) -> None:
     replay.add("/repos/lab/newest", None, repo_reply(12, '"n1"'))
     replay.add("/repos/lab/deleted", None, gone())
     replay.add("/repos/lab/older", None, rate_limited(reset_in=10_000_000))
     env = {"PAPERTIDE_GITHUB_URL": replay.url, "PAPERTIDE_HTTP_RETRIES": "0"}
-    result = CliRunner().invoke(cli, ["--db", str(store.path), "stars", "--json"], env=env)
+    result = CliRunner().invoke(cli, ["--db", new_db("gh"), "stars", "--json"], env=env)
     assert result.exit_code == 1
     assert json.loads(result.stdout)["papers"] == 1
     assert "rate limit" in result.stderr and "everything fetched before is stored" in result.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -37,17 +36,21 @@ def item(paper_id: str, upvotes: int) -> dict:
                       "upvotes": upvotes}, "numComments": 2}
 
 
-def signal_rows(db: Path, kind: str) -> list[tuple[str, str, float]]:
-    with sqlite3.connect(db) as con:
-        return con.execute("SELECT p.id, s.observed_at, s.value FROM signals s JOIN papers p ON p.pk = s.pk "
-                           "WHERE s.kind = ? ORDER BY p.id, s.observed_at", (kind,)).fetchall()
+def signal_rows(db: str, kind: str) -> list[tuple[str, str, float]]:
+    store = open_store(db)
+    try:
+        return [tuple(r) for r in store.db.execute(
+            "SELECT p.id, s.observed_at, s.value FROM signals s JOIN papers p ON p.pk = s.pk "
+            "WHERE s.kind = ? ORDER BY p.id, s.observed_at", (kind,))]
+    finally:
+        store.close()
 
 
-def test_schema_drift_across_three_recorded_days(replay: ReplayServer, shared_data: Path, tmp_path: Path,
+def test_schema_drift_across_three_recorded_days(replay: ReplayServer, shared_data: Path, new_db,
                                                  sleeps: list[float]) -> None:
     for day in DAYS:
         replay.add(PATH, {"date": day}, Reply(body=recorded_day(shared_data, day), content_type=JSON))
-    db = tmp_path / "t.db"
+    db = new_db("t")
     store = open_store(str(db))
     report = run_sync(make_source(replay.url, sleeps), SyncRequest(dates=list(reversed(DAYS))), store)
     assert [r.query["date"] for r in replay.requests] == DAYS  # oldest first
@@ -68,11 +71,11 @@ def test_schema_drift_across_three_recorded_days(replay: ReplayServer, shared_da
     assert store.checkpoints("hf-daily:") == {"hf-daily:days": {"last_day": "2026-08-21"}}
 
 
-def test_upvotes_over_two_syncs_are_two_observations(replay: ReplayServer, tmp_path: Path,
+def test_upvotes_over_two_syncs_are_two_observations(replay: ReplayServer, new_db,
                                                      sleeps: list[float]) -> None:
     replay.add(PATH, {"date": "2026-08-20"}, Reply(body=json.dumps([item("2608.00001", 10)]), content_type=JSON),
                Reply(body=json.dumps([item("2608.00001", 12)]), content_type=JSON))
-    db = tmp_path / "t.db"
+    db = new_db("t")
     store = open_store(str(db))
     request = SyncRequest(dates=["2026-08-20"])
     run_sync(make_source(replay.url, sleeps, now="2026-08-20T09:00:00+00:00"), request, store)
@@ -83,10 +86,10 @@ def test_upvotes_over_two_syncs_are_two_observations(replay: ReplayServer, tmp_p
     assert store.count() == 1
 
 
-def test_default_days_follow_the_checkpoint_and_refetch_recent(replay: ReplayServer, tmp_path: Path,
+def test_default_days_follow_the_checkpoint_and_refetch_recent(new_db, replay: ReplayServer, tmp_path: Path,
                                                                sleeps: list[float]) -> None:
     replay.add(PATH, None, Reply(body="[]", content_type=JSON))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     run_sync(make_source(replay.url, sleeps, now="2026-08-10T08:00:00+00:00"), SyncRequest(), store)
     first = [r.query["date"] for r in replay.requests]
     assert first == ["2026-08-07", "2026-08-08", "2026-08-09", "2026-08-10"]  # fresh: today - sync_days
@@ -99,10 +102,10 @@ def test_default_days_follow_the_checkpoint_and_refetch_recent(replay: ReplaySer
     assert store.checkpoints("hf-daily:") == {"hf-daily:days": {"last_day": "2026-08-13"}}
 
 
-def test_explicit_old_dates_do_not_move_the_checkpoint_back(replay: ReplayServer, tmp_path: Path,
+def test_explicit_old_dates_do_not_move_the_checkpoint_back(new_db, replay: ReplayServer, tmp_path: Path,
                                                             sleeps: list[float]) -> None:
     replay.add(PATH, None, Reply(body="[]", content_type=JSON))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     run_sync(make_source(replay.url, sleeps), SyncRequest(since="2026-08-19", until="2026-08-20"), store)
     run_sync(make_source(replay.url, sleeps), SyncRequest(dates=["2025-01-01"]), store)
     assert [r.query["date"] for r in replay.requests] == ["2026-08-19", "2026-08-20", "2025-01-01"]
@@ -112,29 +115,29 @@ def test_explicit_old_dates_do_not_move_the_checkpoint_back(replay: ReplayServer
 
 
 @pytest.mark.parametrize("body", ['{"error": "Invalid date"}', "<html>oops</html>"])
-def test_not_a_json_list_is_garbage(replay: ReplayServer, tmp_path: Path, sleeps: list[float], body: str) -> None:
+def test_not_a_json_list_is_garbage(new_db, replay: ReplayServer, tmp_path: Path, sleeps: list[float], body: str) -> None:
     replay.add(PATH, None, Reply(body=body, content_type=JSON))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     with pytest.raises(SourceGarbage) as caught:
         run_sync(make_source(replay.url, sleeps), SyncRequest(dates=["2026-08-20"]), store)
     assert str(caught.value).startswith("Hugging Face daily papers for 2026-08-20: ")
     assert store.count() == 0 and store.checkpoints("hf-daily:") == {}
 
 
-def test_broken_items_are_skipped(replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
+def test_broken_items_are_skipped(new_db, replay: ReplayServer, tmp_path: Path, sleeps: list[float]) -> None:
     items = [item("2608.00001", 3), {"paper": {"title": "no id"}}, "junk", item("2608.00002", 4)]
     replay.add(PATH, None, Reply(body=json.dumps(items), content_type=JSON))
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     report = run_sync(make_source(replay.url, sleeps), SyncRequest(dates=["2026-08-20"]), store)
     assert store.count() == 2 and report.fetched == 4
     assert report.skipped == {"paper has no id": 1, "item has no": 1}  # grouped by reason kind
 
 
-def test_source_down(tmp_path: Path, sleeps: list[float]) -> None:
+def test_source_down(new_db, tmp_path: Path, sleeps: list[float]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    store = open_store(str(tmp_path / "t.db"))
+    store = open_store(new_db("t"))
     with pytest.raises(SourceUnavailable) as caught:
         run_sync(make_source(f"http://127.0.0.1:{port}", sleeps), SyncRequest(dates=["2026-08-20"]), store)
     assert str(caught.value).startswith("cannot reach 127.0.0.1") and "\n" not in str(caught.value)

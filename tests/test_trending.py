@@ -125,8 +125,8 @@ def up(value: float, when: str, kind: str = "upvotes") -> Signal:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = open_store(str(tmp_path / "t.db"))
+def store(new_db):
+    s = open_store(new_db("t"))
     s.ingest(Page(records=[
         # Grows 10 -> 50 during the week before 2026-08-21, then 90 later (after `at`).
         paper("2608.00001", "2026-08-14", [up(10, "2026-08-10T00:00:00+00:00"), up(50, "2026-08-20T08:00:00Z"),
@@ -173,8 +173,8 @@ def test_topic_and_category_restrict_the_list(store) -> None:
     assert bio.ranking.ids == ["2608.00002"]
 
 
-def test_a_fresh_store_without_signals_lists_by_recency(tmp_path: Path) -> None:
-    s = open_store(str(tmp_path / "fresh.db"))
+def test_a_fresh_store_without_signals_lists_by_recency(new_db) -> None:
+    s = open_store(new_db("fresh"))
     s.ingest(Page(records=[paper("2501.00001", "2025-01-02", []), paper("2501.00002", "2025-01-03", [])]))
     result = trending(s, Settings(environ={}), window="day", at=parse_at("2025-02-01"), limit=5)
     assert result.ranking.ids == ["2501.00002", "2501.00001"] and result.filled == 2
@@ -199,9 +199,9 @@ def test_local_signals_are_running_totals(store) -> None:
 
 # -- the command ---------------------------------------------------------------------------
 @pytest.fixture
-def run(store, tmp_path: Path):
+def run(store, new_db):
     runner = CliRunner()
-    db = str(tmp_path / "t.db")
+    db = new_db("t")
 
     def invoke(*args: str):
         return runner.invoke(cli, ["--db", db, *args], catch_exceptions=False)

@@ -165,5 +165,5 @@ class PgVectorsMixin(EmbeddedMixin):
             for pid, vector in self.db.execute(
                     f"SELECT p.id, e.embedding FROM vectors_embedded e JOIN papers p ON p.pk = e.pk "
                     f"WHERE e.embedder = ? AND e.embedding IS NOT NULL AND p.id IN ({marks})", (key, *chunk)):
-                found[pid] = np.asarray(vector, dtype=np.float32)
+                found[pid] = np.asarray(vector.to_numpy(), dtype=np.float32)
         return found

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -36,6 +38,11 @@ def replay() -> Iterator[ReplayServer]:
         server.close()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Where PostgreSQL stores keep their keyword index on this "host" (a folder per store id).
+    os.environ.setdefault("PAPERTIDE_INDEX_DIR", tempfile.mkdtemp(prefix="papertide-index-"))
+
+
 @pytest.fixture
 def sleeps() -> list[float]:
     """Collects the waits a source asks for; pass ``sleeps.append`` as its ``sleep``."""
@@ -48,14 +55,17 @@ def sleeps() -> list[float]:
 # Web site and API (tests/test_web_*.py): one seeded store per session,
 # an in-process app over it. Seeding lives in tests/web_support.py.
 # ---------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def web_seed(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A real SQLite store: a slice of ../shared/data, hostile papers, fresh upvotes."""
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def web_seed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A real store of each backend: a slice of ../shared/data, hostile papers, fresh upvotes."""
     from web_support import seed_store
 
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (it lives beside the checkout)")
-    return seed_store(SHARED_DATA, tmp_path_factory.mktemp("web"))
+    folder = tmp_path_factory.mktemp("web")
+    db = request.getfixturevalue("pg_server").new_database() if request.param == "postgresql" \
+        else str(folder / "web.db")
+    return seed_store(SHARED_DATA, folder, db)
 
 
 @pytest.fixture(scope="session")

@@ -288,7 +288,7 @@ def test_chunked_bodies_are_cut_off_at_the_limit(web_client: TestClient) -> None
 
 
 # -- semantic / hybrid -------------------------------------------------------------------
-def test_hybrid_search_and_semantic_similar_with_an_indexed_store(shared_data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_hybrid_search_and_semantic_similar_with_an_indexed_store(shared_data, tmp_path, db) -> None:  # type: ignore[no-untyped-def]
     """A store indexed by the static embedder (distilled once, cached like tests/test_semantic.py)."""
     import tempfile
     from pathlib import Path
@@ -301,7 +301,7 @@ def test_hybrid_search_and_semantic_similar_with_an_indexed_store(shared_data, t
     models = Path(tempfile.gettempdir()) / "papertide-test-models"
     if not (static_model_dir(models) / "config.json").is_file():
         distill_static(static_model_dir(models))
-    seeded = seed_store(shared_data, tmp_path / "semantic")
+    seeded = seed_store(shared_data, tmp_path / "semantic", db)
     store = open_store(seeded["db"])
     try:
         run_index(store, StaticEmbedder(static_model_dir(models)))

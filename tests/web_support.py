@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 import logging
 import socket
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ def _head(path: Path, lines: int) -> list[str]:
         return list(itertools.islice(source, lines))
 
 
-def seed_store(shared: Path, folder: Path) -> dict[str, Any]:
+def seed_store(shared: Path, folder: Path, db: str) -> dict[str, Any]:
     """Import a slice of the shared data plus hostile records; add fresh upvotes to a few papers.
 
     Returns facts the tests use: the db path, a trending paper id, a paper with a signal history.
@@ -59,9 +60,8 @@ def seed_store(shared: Path, folder: Path) -> dict[str, Any]:
     hf = folder / "hf.jsonl"
     hf_lines = _head(shared / "hf" / "hf_daily_papers_2024-05_to_2026-08.jsonl.gz", HF_LINES)
     hf.write_text("".join(hf_lines) + json.dumps(HOSTILE_HF) + "\n")
-    db = folder / "web.db"
-    settings = Settings({"db": str(db)}, environ={})
-    store = open_store(str(db))
+    settings = Settings({"db": db}, environ={})
+    store = open_store(db)
     try:
         run_sync(get_source("files", settings), SyncRequest(paths=[str(arxiv), str(hf)]), store)
         hf_ids = [json.loads(line)["paper"]["id"] for line in hf_lines[:3]]
@@ -74,12 +74,12 @@ def seed_store(shared: Path, folder: Path) -> dict[str, Any]:
         store.add_paper_signals(observations)
     finally:
         store.close()
-    return {"db": str(db), "trending_id": hf_ids[0], "history_id": hf_ids[0], "hostile_id": HOSTILE_ID}
+    return {"db": db, "trending_id": hf_ids[0], "history_id": hf_ids[0], "hostile_id": HOSTILE_ID}
 
 
 def web_settings(db: str, **overrides: Any) -> Settings:
     """Settings for a test app: no rate limits unless asked, a fixed key, no inherited environment."""
-    values = {"db": db, "rate_limit_search": 0, "rate_limit_subscribe": 0, "secret_key": "test-key",
+    values = {"db": db, "index_dir": os.environ["PAPERTIDE_INDEX_DIR"], "rate_limit_search": 0, "rate_limit_subscribe": 0, "secret_key": "test-key",
               "allowed_hosts": "testserver,localhost,127.0.0.1",
               "web_cache_seconds": 60,
               "digest_scheduler": False, "smtp_port": 9}

@@ -62,7 +62,11 @@ class UnknownSubscriber(PapertideError):
     """No subscriber with that address."""
 
 
-class DigestBusy(PapertideError):
+class JobBusy(PapertideError):
+    """Another process (on this host or, with PostgreSQL, any host) runs the same job."""
+
+
+class DigestBusy(JobBusy):
     """Another digest run holds the delivery lock."""
 
 

@@ -4,7 +4,6 @@ http(s) fails the test."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from web_support import HOSTILE_ID
@@ -13,6 +12,7 @@ from papertide.digest import subscriptions as subs
 from papertide.digest.outbox import preview
 from papertide.settings import Settings
 from papertide.store import open_store
+from papertide.store.copy import copy_store
 
 LINKS = "Array.from(document.querySelectorAll('a[href], link[href], [src]')).map(e => e.href || e.src)"
 
@@ -29,7 +29,7 @@ def _visit(page, load) -> list[str]:
 
 
 def test_hostile_records_run_no_script_and_link_nowhere_but_http(page, server: str, web_seed: dict,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path, request) -> None:
     paths = ["/", "/search?q=zyxwv", f"/papers/{HOSTILE_ID}", "/feeds/search.atom?q=zyxwv",
              f"/api/v1/papers/{HOSTILE_ID}", "/api/v1/search?q=zyxwv"]
     for path in paths:
@@ -39,11 +39,15 @@ def test_hostile_records_run_no_script_and_link_nowhere_but_http(page, server: s
             assert link.startswith(("http://", "https://")), (path, link)
     assert "zyxwv" in page.goto("/search?q=zyxwv").text().lower()
 
-    db = tmp_path / "copy.db"  # a subscriber of its own, on a copy of the seeded store
-    shutil.copy(web_seed["db"], db)
-    settings = Settings({"db": str(db), "base_url": "https://papers.example.org", "secret_key": "k",
+    # A subscriber of its own, on a copy of the seeded store (copy-store, into the same backend).
+    db = str(tmp_path / "copy.db") if not web_seed["db"].startswith("postgresql") \
+        else request.getfixturevalue("pg_server").new_database()
+    source, target = open_store(web_seed["db"]), open_store(db)
+    copy_store(source, target)
+    source.close(), target.close()
+    settings = Settings({"db": db, "base_url": "https://papers.example.org", "secret_key": "k",
                          "digest_max_age_days": 0}, environ={})
-    store = open_store(str(db))
+    store = open_store(db)
     try:
         request = subs.request_subscription(store, settings, "ada@example.org", {"searches": ["zyxwv"]})
         subs.confirm(store, settings, request.confirm_url)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from contextlib import nullcontext
 from datetime import date, timedelta
 from typing import Any, Callable
 
@@ -55,7 +57,8 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="PAPERTIDE_DB", help="Store: a SQLite file path (env PAPERTIDE_DB).")
+@click.option("--db", envvar="PAPERTIDE_DB",
+              help="Store: a SQLite file path or a postgresql://user@host/db URL (env PAPERTIDE_DB).")
 @click.option("-v", "--verbose", is_flag=True, help="Log each step.")
 @click.version_option(__version__, prog_name="papertide")
 @click.pass_context
@@ -94,7 +97,10 @@ def _report(report: SyncReport, as_json: bool) -> None:
 
 def _sync(obj: Context, source_name: str, request: SyncRequest, as_json: bool) -> SyncReport:
     source = get_source(source_name, obj.settings)
-    report = run_sync(source, request, obj.store, on_page=_progress(source_name))
+    # One sync of a source at a time, also across hosts sharing a PostgreSQL store.
+    lock = obj.store.job_lock(f"sync:{source_name}") if source_name != "files" else nullcontext()
+    with lock:
+        report = run_sync(source, request, obj.store, on_page=_progress(source_name))
     _report(report, as_json)
     return report
 
@@ -302,7 +308,8 @@ def index(obj: Context, embedder: str | None, as_json: bool) -> None:
     """Embed title and abstract of new or changed papers (resumable; needs papertide[semantic])."""
     from papertide.cli.semantic import run_index_command
 
-    run_index_command(obj.store, obj.settings, embedder_spec=embedder, as_json=as_json)
+    with obj.store.job_lock("index"):
+        run_index_command(obj.store, obj.settings, embedder_spec=embedder, as_json=as_json)
 
 
 @cli.command()
@@ -317,6 +324,42 @@ def reindex(obj: Context, keyword: bool, vectors: bool) -> None:
         from papertide.cli.semantic import run_index_command
 
         run_index_command(obj.store, obj.settings, embedder_spec=None, as_json=False, fresh=True)
+
+
+@cli.command("copy-store")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def copy_store_(obj: Context, src: str, dst: str, as_json: bool) -> None:
+    """Copy a whole store (papers, signals, checkpoints, subscribers, outbox) from SRC to DST,
+    SQLite to PostgreSQL or back; resumable (run it again after Ctrl-C or a kill); verifies
+    every table's count at the end. Vectors are not copied: run `papertide index` on DST."""
+    from papertide.store.copy import copy_store
+
+    index_dir = obj.settings.index_dir
+    source = open_store(src, index_dir=index_dir)
+    target = open_store(dst, index_dir=index_dir)
+    started = time.monotonic()
+
+    def shown(done: int, total: int) -> None:
+        rate = done / max(time.monotonic() - started, 1e-9)
+        left = (total - done) / rate if rate else 0
+        progress.show(f"copy-store: {done:,}/{total:,} papers ({100 * done / max(total, 1):.0f}%), "
+                      f"{rate:,.0f}/s, about {left:,.0f} s left")
+    try:
+        report = copy_store(source, target, on_batch=shown)
+    finally:
+        progress.finish()
+        source.close()
+        target.close()
+    if as_json:
+        click.echo(json.dumps({"papers": report.papers, "resumed_after_pk": report.resumed_after,
+                               "seconds": round(report.seconds, 2), "counts": report.counts}))
+        return
+    resumed = f" (resumed after pk {report.resumed_after:,})" if report.resumed_after else ""
+    click.echo(f"copy-store: {report.papers:,} papers copied in {report.seconds:.1f} s{resumed}, "
+               f"{report.rate:,.0f} papers/s; verified: " + ", ".join(f"{t} {n:,}" for t, n in report.counts.items()))
 
 
 @cli.command()

@@ -281,6 +281,11 @@ class DigestStore(Protocol):
         """A context manager held while composing and queueing digests (one run at a time, on
         every host); raises DigestBusy when not blocking and held."""
 
+    def job_lock(self, name: str, blocking: bool = False) -> Any:
+        """A context manager held by a scheduled job (``sync:<source>``, ``index``) so it never
+        runs twice at once (a file lock for SQLite, an advisory lock for PostgreSQL); raises
+        JobBusy when not blocking and held."""
+
     def delivery_lock(self, blocking: bool = True) -> Any:
         """A context manager held while sending the outbox: the digest lock for SQLite, nothing
         for PostgreSQL (rows are claimed with ``FOR UPDATE SKIP LOCKED``)."""

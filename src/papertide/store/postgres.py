@@ -14,6 +14,7 @@ The SQL is the shared modules' (sql_*.py); this module adds what PostgreSQL does
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from papertide.errors import DigestBusy, StoreError, StoreUnavailable
+from papertide.errors import DigestBusy, JobBusy, PapertideError, StoreError, StoreUnavailable
 from papertide.store import secret_file
 from papertide.store.pg_database import PgDatabase, describe, reason
 from papertide.store.pg_vectors import PgVectorsMixin
@@ -39,8 +40,8 @@ MIGRATE_LOCK = int.from_bytes(b"ptmigrat", "big") >> 1
 
 
 def job_lock_key(name: str) -> int:
-    """The advisory lock key of a named job (sync, index...)."""
-    return int.from_bytes(f"ptjob:{name}".encode()[:8].ljust(8, b"\0"), "big") >> 1
+    """The advisory lock key of a named job (sync:arxiv-oai, index...)."""
+    return int.from_bytes(hashlib.blake2b(f"papertide job {name}".encode(), digest_size=8).digest(), "big") >> 1
 
 
 class PostgresStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, PgVectorsMixin):
@@ -117,6 +118,16 @@ FROM w JOIN papers p {hint} ON p.pk = w.pk
         with self.db.transaction():  # row locks are enough: no pk or sequence is taken
             yield
 
+    def _insert_new(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        """Insert rows that cannot exist yet (inside a write transaction) with COPY: about
+        twice as fast as batched INSERTs for a page of papers."""
+        if not rows:
+            return
+        with self.db.connection() as conn, conn.cursor().copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def _tuples(self, sql: str, params: Any = ()) -> Any:
         return self.db.execute(sql, params)
 
@@ -131,27 +142,23 @@ FROM w JOIN papers p {hint} ON p.pk = w.pk
 
     # -- digest: one composer at a time, many senders -----------------------------------------
     @contextmanager
-    def digest_lock(self, blocking: bool = True) -> Iterator[None]:
-        """A session-level advisory lock on a connection of its own: held across the
-        composing run's transactions, released when the session ends however it ends."""
+    def _advisory(self, key: int, blocking: bool, busy: PapertideError) -> Iterator[None]:
+        """A session-level advisory lock on a connection of its own: held across the job's
+        transactions, released when the session ends however it ends (a killed holder too)."""
         with self._connect() as conn:
-            if blocking:
-                conn.execute("SELECT pg_advisory_lock(%s)", (DIGEST_LOCK,))
-            elif not conn.execute("SELECT pg_try_advisory_lock(%s)", (DIGEST_LOCK,)).fetchone()[0]:
-                raise DigestBusy("another digest run is composing")
-            yield
-
-    @contextmanager
-    def job_lock(self, name: str, blocking: bool = False) -> Iterator[bool]:
-        """Hold the named job's advisory lock; yields False (without waiting) when another
-        process on any host holds it."""
-        with self._connect() as conn:
-            key = job_lock_key(name)
             if blocking:
                 conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-                yield True
-            else:
-                yield bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
+            elif not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                raise busy
+            yield
+
+    def digest_lock(self, blocking: bool = True) -> Any:
+        """Held while composing digests: one run at a time on every host."""
+        return self._advisory(DIGEST_LOCK, blocking, DigestBusy("another digest run is composing"))
+
+    def job_lock(self, name: str, blocking: bool = False) -> Any:
+        """Held by a scheduled job (sync of a source, index) so it never runs twice at once, on any host."""
+        return self._advisory(job_lock_key(name), blocking, JobBusy(f"another {name} is running on this store"))
 
     @contextmanager
     def delivery_lock(self, blocking: bool = True) -> Iterator[None]:
@@ -225,3 +232,9 @@ FROM w JOIN papers p {hint} ON p.pk = w.pk
 
     def location(self) -> str:
         return self.where
+
+    def _after_copy(self) -> None:
+        """Ids were copied as they were: the identity columns continue after the largest."""
+        for table in ("digest_subscribers", "digest_outbox"):
+            self.db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)")

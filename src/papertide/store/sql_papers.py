@@ -70,9 +70,11 @@ class PapersMixin:
         self._update_papers(changed, merged, existing, seq + len(new))
         self.db.executemany("UPDATE papers SET seq = ? WHERE pk = ?",
                             [(seq + len(new) + len(changed) + i, pks[pid]) for i, pid in enumerate(resourced)])
+        fresh = {pks[pid] for pid in new}  # their provenance rows cannot exist yet
         rows = [(pk, source, now) for pk, source in dict.fromkeys((pks[r.id], r.source) for r in records)]
+        self._insert_new("provenance", ("pk", "source", "first_seen"), [r for r in rows if r[0] in fresh])
         self.db.executemany("INSERT INTO provenance (pk, source, first_seen) VALUES (?, ?, ?) "
-                            "ON CONFLICT DO NOTHING", rows)
+                            "ON CONFLICT DO NOTHING", [r for r in rows if r[0] not in fresh])
         signals = self.add_signals([(pks[r.id], s) for r in records for s in r.signals], in_transaction=True)
         return IngestResult(new=len(new), updated=len(changed),
                             unchanged=len(merged) - len(new) - len(changed), signals=signals)
@@ -95,10 +97,9 @@ class PapersMixin:
             row = merged[pid]
             values = merge.new_values(row) if isinstance(row, PaperRecord) else merge.encode_values(row)
             rows.append((pk, pid, *values, now, now, seq + offset))
-        marks = ", ".join("?" * len(_PAPER_COLUMNS))
-        self.db.executemany(f"INSERT INTO papers ({', '.join(_PAPER_COLUMNS)}) VALUES ({marks})", rows)
-        self.db.executemany("INSERT INTO paper_categories (category, pk) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                            [(c, pks[pid]) for pid in ids for c in dict.fromkeys(_categories(merged[pid]))])
+        self._insert_new("papers", _PAPER_COLUMNS, rows)
+        self._insert_new("paper_categories", ("category", "pk"),
+                         [(c, pks[pid]) for pid in ids for c in dict.fromkeys(_categories(merged[pid]))])
 
     def _update_papers(self, ids: list[str], merged: dict[str, _Row],
                        existing: dict[str, tuple[int, _Row, set[str]]], seq: int) -> None:

@@ -4,7 +4,7 @@ live is the backend's: ``.npy`` files beside a SQLite store, a pgvector column i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 
 class EmbeddedMixin:

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from papertide.errors import DigestBusy, StoreError
+from papertide.errors import DigestBusy, JobBusy, PapertideError, StoreError
 from papertide.store import secret_file
 from papertide.store.sql_digest import DigestMixin
 from papertide.store.sql_papers import PapersMixin
@@ -25,7 +25,7 @@ from papertide.store.sqlite_vectors import VectorsMixin
 
 _WRITER_CACHE_KIB = 32768  # page cache of a connection that ingests
 # One in-process lock per in-memory store: there is no file to lock.
-_MEMORY_LOCKS: dict[int, threading.Lock] = {}
+_MEMORY_LOCKS: dict[tuple[int, str], threading.Lock] = {}
 
 
 def migrations(backend: str) -> list[tuple[int, str]]:
@@ -137,6 +137,11 @@ FROM w JOIN papers p {hint} ON p.pk = w.pk
 
     _digest_txn = _write_txn
 
+    def _insert_new(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        """Insert rows that cannot exist yet (inside a write transaction)."""
+        marks = ", ".join("?" * len(columns))
+        self.db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     def _tuples(self, sql: str, params: Any = ()) -> Iterator[tuple]:
         cursor = self.db.cursor()
         cursor.row_factory = None  # plain tuples: cheaper for reads of many rows
@@ -155,26 +160,34 @@ FROM w JOIN papers p {hint} ON p.pk = w.pk
         return None if str(self.path) == ":memory:" else Path(f"{self.path}.index") / "keyword"
 
     @contextmanager
-    def digest_lock(self, blocking: bool = True) -> Iterator[None]:
-        """Held by whoever queues or delivers digests. An OS file lock: a killed holder releases it at once."""
+    def _file_lock(self, name: str, blocking: bool, busy: PapertideError) -> Iterator[None]:
+        """An OS file lock beside the store: a killed holder releases it at once."""
         if str(self.path) == ":memory:":
-            lock = _MEMORY_LOCKS.setdefault(id(self), threading.Lock())
+            lock = _MEMORY_LOCKS.setdefault((id(self), name), threading.Lock())
             if not lock.acquire(blocking):
-                raise DigestBusy("another digest run is delivering")
+                raise busy
             try:
                 yield
             finally:
                 lock.release()
             return
-        with open(f"{self.path}.digest-lock", "a+b") as handle:
+        with open(f"{self.path}.{name}-lock", "a+b") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
             except BlockingIOError:
-                raise DigestBusy("another digest run is delivering") from None
+                raise busy from None
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def digest_lock(self, blocking: bool = True) -> Any:
+        """Held by whoever queues or delivers digests."""
+        return self._file_lock("digest", blocking, DigestBusy("another digest run is delivering"))
+
+    def job_lock(self, name: str, blocking: bool = False) -> Any:
+        """Held by a scheduled job (sync of a source, index) so it never runs twice at once."""
+        return self._file_lock(name.replace(":", "-"), blocking, JobBusy(f"another {name} is running on this store"))
 
     # A SQLite delivery marks rows 'sending' and puts those of a dead process back on start,
     # so one process delivers at a time: the same lock.
@@ -194,6 +207,9 @@ FROM w JOIN papers p {hint} ON p.pk = w.pk
 
     def location(self) -> str:
         return str(self.path)
+
+    def _after_copy(self) -> None:
+        """Nothing: SQLite's next rowid follows the largest id copied."""
 
 
 def _create_private(path: Path) -> None:

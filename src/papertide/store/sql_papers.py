@@ -31,6 +31,7 @@ class PapersMixin:
 
     db: Any
     _SOURCES: str  # SQL: the sources of paper ``p`` joined by char(31)
+    _SOURCES_SEEN: str  # SQL: 'source char(30) first_seen' of paper ``p``, oldest first, joined by char(31)
     _TAKE_SEQ: str  # SQL: add ? to the store's sequence, returning its new value
 
     def ingest(self, page: Page) -> IngestResult:
@@ -186,23 +187,16 @@ class PapersMixin:
     def get_many(self, ids: Iterable[str]) -> dict[str, StoredPaper]:
         ids = list(dict.fromkeys(ids))
         papers: dict[str, StoredPaper] = {}
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids):  # one statement: each is a round trip to a PostgreSQL server
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT pk, id, {', '.join(merge.FIELDS)}, added_at, changed_at FROM papers "
-                f"WHERE id IN ({marks})", chunk).fetchall()
-            by_pk = {r["pk"]: r for r in rows}
-            sources: dict[int, dict[str, str]] = {pk: {} for pk in by_pk}
-            if by_pk:
-                pk_marks = ",".join("?" * len(by_pk))
-                for pk, source, seen in self.db.execute(
-                        f"SELECT pk, source, first_seen FROM provenance WHERE pk IN ({pk_marks}) "
-                        "ORDER BY first_seen", list(by_pk)):
-                    sources[pk][source] = seen
-            for pk, r in by_pk.items():
+            for r in self.db.execute(
+                    f"SELECT pk, id, {', '.join(merge.FIELDS)}, added_at, changed_at, {self._SOURCES_SEEN} "
+                    f"AS provenance FROM papers p WHERE id IN ({marks})", chunk).fetchall():
                 data = merge.decode(dict(r))
+                seen = data.pop("provenance")
                 data.pop("pk"), data.pop("meta_source")
-                papers[data["id"]] = StoredPaper(**data, sources=sources[pk])
+                sources = dict(entry.split("\x1e", 1) for entry in seen.split("\x1f")) if seen else {}
+                papers[data["id"]] = StoredPaper(**data, sources=sources)
         return papers
 
     def count(self) -> int:

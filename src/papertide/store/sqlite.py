@@ -49,6 +49,8 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
     """Papers in one SQLite file. Safe to open from several processes (WAL)."""
 
     _SOURCES = "(SELECT group_concat(source, char(31)) FROM provenance v WHERE v.pk = p.pk)"
+    _SOURCES_SEEN = ("(SELECT group_concat(source || char(30) || first_seen, char(31)) FROM "
+                     "(SELECT source, first_seen FROM provenance v WHERE v.pk = p.pk ORDER BY first_seen))")
     _TAKE_SEQ = "UPDATE store_meta SET value = value + ? WHERE key = 'seq' RETURNING value"
     # SQLite returns the bare column ``value`` from the row holding max(observed_at). Over all
     # papers the window is read from the covering index signals_window; for a few papers (a

@@ -58,10 +58,11 @@ end
 """
 
 
-def ensure_store(db: Path) -> None:
-    """Import the shared data unless the store already holds all of it."""
+def ensure_store(db: str) -> None:
+    """Import the shared data unless the store already holds all of it (a SQLite path or a
+    postgresql:// URL)."""
     env = {**os.environ, "PAPERTIDE_DB": str(db)}
-    if db.exists():
+    if str(db).startswith("postgresql") or Path(db).exists():
         stats = json.loads(subprocess.run([str(PAPERTIDE), "stats", "--json"], env=env, check=True,
                                           capture_output=True, text=True).stdout)
         if stats["papers"] >= EXPECTED_PAPERS:
@@ -237,7 +238,8 @@ def run(args: argparse.Namespace, db: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", type=Path, help="store to use (imported into when it lacks the papers)")
+    parser.add_argument("--db", help="store to use, a path or a postgresql:// URL (imported into when it lacks "
+                                     "the papers)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8765)

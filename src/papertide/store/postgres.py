@@ -31,7 +31,7 @@ from papertide.store.sql_papers import PapersMixin
 from papertide.store.sql_search import SearchMixin
 from papertide.store.sql_signals import SignalsMixin
 from papertide.store.sql_web import WebMixin
-from papertide.store.sqlite import migrations, newer_schema
+from papertide.store.sql_util import migrations, newer_schema
 
 # Advisory lock keys (one 64-bit space per database): 'ptpapers', 'ptdigest', 'ptmigrat' as integers.
 WRITE_LOCK = int.from_bytes(b"ptpapers", "big") >> 1
@@ -52,18 +52,10 @@ class PostgresStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixi
                      "FROM provenance v WHERE v.pk = p.pk)")
     _TAKE_SEQ = "UPDATE store_meta SET value = (value::bigint + ?)::text WHERE key = 'seq' RETURNING value"
     # The latest observation of each series in the window with DISTINCT ON, from signals_window.
-    _DELTAS_SQL = """
-WITH w AS (
+    _LATEST_IN_WINDOW = """
     SELECT DISTINCT ON (pk, kind, source) pk, kind, source, value
     FROM signals WHERE {papers} observed_at >= ? AND observed_at < ?
-    ORDER BY pk, kind, source, observed_at DESC)
-SELECT p.id, p.published, w.kind, w.source,
-       (SELECT s.value FROM signals s
-        WHERE s.pk = w.pk AND s.kind = w.kind AND s.source = w.source AND s.observed_at < ?
-        ORDER BY s.observed_at DESC LIMIT 1) AS before,
-       w.value
-FROM w JOIN papers p {hint} ON p.pk = w.pk
-"""
+    ORDER BY pk, kind, source, observed_at DESC"""
 
     def __init__(self, url: str, *, index_dir: str | Path) -> None:
         self.url = url

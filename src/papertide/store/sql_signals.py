@@ -14,14 +14,23 @@ LOCAL_SOURCE = "local"
 
 # One row per (paper, kind, source) observed in the window: the latest value in it and the
 # latest value before it, found with one primary-key seek. Each backend says how it picks the
-# latest row of a group (``_DELTAS_SQL``); the parameters are the papers' ids, then start, end,
-# start, then the categories.
+# latest row of each series in the window (``_LATEST_IN_WINDOW``: pk, kind, source, value); the
+# parameters are the papers' ids, then start, end, start, then the categories.
+_DELTAS_SQL = """
+WITH w AS ({latest})
+SELECT p.id, p.published, w.kind, w.source,
+       (SELECT s.value FROM signals s
+        WHERE s.pk = w.pk AND s.kind = w.kind AND s.source = w.source AND s.observed_at < ?
+        ORDER BY s.observed_at DESC LIMIT 1) AS before,
+       w.value
+FROM w JOIN papers p {hint} ON p.pk = w.pk
+"""
 
 
 class SignalsMixin:
-    """Signals for trending. Mixed into a store class (see ``PapersMixin``) with ``_DELTAS_SQL``."""
+    """Signals for trending. Mixed into a store class (see ``PapersMixin``) with ``_LATEST_IN_WINDOW``."""
 
-    _DELTAS_SQL: str
+    _LATEST_IN_WINDOW: str  # SQL with {papers}: the latest row of each series in [?, ?)
 
     def signal_deltas(self, start: str, end: str, categories: list[str] | None = None,
                       ids: Iterable[str] | None = None) -> list[SignalDelta]:
@@ -40,7 +49,7 @@ class SignalsMixin:
 
     def _deltas(self, papers: str, ids: list[str], start: str, end: str,
                 categories: list[str] | None) -> list[SignalDelta]:
-        sql = self._DELTAS_SQL.format(papers=papers, hint=self._papers_hint())
+        sql = _DELTAS_SQL.format(latest=self._LATEST_IN_WINDOW.format(papers=papers), hint=self._papers_hint())
         params: list[str] = [*ids, start, end, start]
         if categories:
             match, more = category_match("c.category", categories)

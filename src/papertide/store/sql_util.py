@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any, Iterator
+
+from papertide.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000  # how long a connection waits for another's lock
 _MAX_VARS = 900  # stay under SQLite's bound-parameter limit
@@ -22,3 +25,20 @@ def category_match(column: str, categories: list[str]) -> tuple[str, list[str]]:
         ors.append(f"{column} = ? OR ({column} > ? AND {column} < ?)")
         params += [cat, cat.lower() + ".", cat.lower() + "/"]  # archives: any case
     return "(" + " OR ".join(ors) + ")", params
+
+
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """(version, script) of a backend's migrations, oldest first; one numbering for both."""
+    folder = resources.files("papertide.store") / "migrations" / backend
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
+    return sorted(found)
+
+
+def newer_schema(applied: set[int], known: list[tuple[int, str]]) -> None:
+    """Refuse a store written by a newer papertide, in one line."""
+    if applied and max(applied) > known[-1][0]:
+        raise StoreError(f"this store was written by a newer papertide (schema {max(applied)}; this one "
+                         f"knows up to {known[-1][0]}): upgrade papertide to open it")

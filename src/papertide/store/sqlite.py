@@ -9,7 +9,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +18,13 @@ from papertide.store.sql_digest import DigestMixin
 from papertide.store.sql_papers import PapersMixin
 from papertide.store.sql_search import SearchMixin
 from papertide.store.sql_signals import SignalsMixin
-from papertide.store.sql_util import BUSY_TIMEOUT_MS
+from papertide.store.sql_util import BUSY_TIMEOUT_MS, migrations, newer_schema
 from papertide.store.sql_web import WebMixin
 from papertide.store.sqlite_vectors import VectorsMixin
 
 _WRITER_CACHE_KIB = 32768  # page cache of a connection that ingests
 # One in-process lock per in-memory store: there is no file to lock.
 _MEMORY_LOCKS: dict[tuple[int, str], threading.Lock] = {}
-
-
-def migrations(backend: str) -> list[tuple[int, str]]:
-    """(version, script) of a backend's migrations, oldest first; one numbering for both."""
-    folder = resources.files("papertide.store") / "migrations" / backend
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
-    return sorted(found)
-
-
-def newer_schema(applied: set[int], known: list[tuple[int, str]]) -> None:
-    """Refuse a store written by a newer papertide, in one line."""
-    if applied and max(applied) > known[-1][0]:
-        raise StoreError(f"this store was written by a newer papertide (schema {max(applied)}; this one "
-                         f"knows up to {known[-1][0]}): upgrade papertide to open it")
 
 
 class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, VectorsMixin):
@@ -56,18 +38,10 @@ class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin,
     # papers the window is read from the covering index signals_window; for a few papers (a
     # topic) from the primary key. Without ANALYZE statistics SQLite would read each paper's id
     # from its wide row; papers_trending (migration 0005) holds just that.
-    _DELTAS_SQL = """
-WITH w AS (
+    _LATEST_IN_WINDOW = """
     SELECT pk, kind, source, max(observed_at) AS last_at, value
     FROM signals WHERE {papers} observed_at >= ? AND observed_at < ?
-    GROUP BY pk, kind, source)
-SELECT p.id, p.published, w.kind, w.source,
-       (SELECT s.value FROM signals s
-        WHERE s.pk = w.pk AND s.kind = w.kind AND s.source = w.source AND s.observed_at < ?
-        ORDER BY s.observed_at DESC LIMIT 1) AS before,
-       w.value
-FROM w JOIN papers p {hint} ON p.pk = w.pk
-"""
+    GROUP BY pk, kind, source"""
     _writer_cache = False  # has this connection's cache been enlarged for writing?
 
     def __init__(self, path: str, *, create_folder: bool = False) -> None:

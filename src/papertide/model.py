@@ -7,6 +7,7 @@ text and rejects what cannot be stored with ``InvalidRecord`` and a reason.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
@@ -54,6 +55,9 @@ class PaperRecord:
     links: dict[str, Any] = field(default_factory=dict)  # abs, pdf, code: [..], project
     keywords: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    # Other ids of the same paper ('doi:<journal DOI>', 'pmid:123'): a record or paper stored
+    # under any of them is this paper (a preprint and its journal version are one paper).
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,11 +110,68 @@ def split_arxiv_id(raw: str) -> tuple[str, int | None]:
 
 
 def canonical_id(raw: str) -> str:
-    """The store id for user input: arXiv ids lose their version, others pass through."""
+    """The store id for user input: arXiv ids lose their version; a DOI (bare, 'doi:' or a
+    doi.org link) becomes 'doi:<lower-case DOI>'; 'PMID:123' becomes 'pmid:123'."""
+    text = str(raw).strip()
     try:
-        return split_arxiv_id(raw)[0]
+        return split_arxiv_id(text)[0]
     except InvalidRecord:
-        return str(raw).strip()
+        pass
+    if doi := normal_doi(text):
+        return "doi:" + doi
+    m = _PMID.match(text)
+    return f"pmid:{int(m.group(1))}" if m else text
+
+
+# A DOI: '10.' a registrant code, '/', a suffix of printable characters (Crossref's advice).
+_DOI = re.compile(r"^10\.\d{4,9}/[^\s\"<>]+$")
+_DOI_PREFIX = re.compile(r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/)", re.I)
+_PMID = re.compile(r"^(?:pmid:?\s*)?(\d{1,9})$", re.I)
+
+
+def normal_doi(raw: Any) -> str:
+    """A DOI as papertide keys it (lower-case, without 'doi:' or a doi.org prefix); '' when
+    ``raw`` is not a DOI (odd characters, spaces, markup)."""
+    if not isinstance(raw, str):
+        return ""
+    text = _DOI_PREFIX.sub("", raw.strip()).rstrip(".")
+    return text.lower() if _DOI.match(text) and text.isprintable() and len(text) <= 300 else ""
+
+
+def id_family(paper_id: str) -> str:
+    """'arxiv', 'doi' or 'pmid': which kind of id a paper has."""
+    head, sep, _ = paper_id.partition(":")
+    return head if sep and head in ("doi", "pmid") else "arxiv"
+
+
+_TITLE_WORDS = re.compile(r"[^\W_]+")
+
+
+def title_key(title: str, authors: list[str]) -> str:
+    """'title:<words of the title>|<first author's surname>', all folded to lower-case ASCII
+    where possible: how a preprint and its journal version are recognised when no DOI links
+    them. '' for titles too short to tell papers apart."""
+    words = _TITLE_WORDS.findall(_fold(title))
+    if len(words) < 4 or not authors:
+        return ""
+    surname = _TITLE_WORDS.findall(_fold(authors[0]))
+    return f"title:{' '.join(words)}|{surname[-1] if surname else ''}"
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def paper_keys(record: PaperRecord) -> list[str]:
+    """Every key that names ``record``'s paper besides its id: DOI, aliases, title key."""
+    keys = [f"doi:{d}" for d in (normal_doi(record.doi),) if d]
+    keys += record.aliases
+    if t := title_key(record.title, record.authors):
+        keys.append(t)
+    return [k for k in dict.fromkeys(keys) if k != record.id]
 
 
 def clean_text(value: Any, *, field_name: str, keep_newlines: bool = False) -> str:
@@ -202,7 +263,7 @@ def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 2
                 version: int | None = None, primary_category: Any = None, published: Any = None,
                 updated: Any = None, doi: Any = None, journal_ref: Any = None, comment: Any = None,
                 links: dict[str, Any] | None = None, keywords: Any = None,
-                signals: list[Signal] | None = None) -> PaperRecord:
+                signals: list[Signal] | None = None, aliases: list[str] | None = None) -> PaperRecord:
     """Validate and clean one record; raise InvalidRecord with a reason."""
     if len(id) > MAX_ID_CHARS:
         raise InvalidRecord(f"id too long ({len(id):,} chars)")
@@ -232,6 +293,7 @@ def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 2
         links=safe_links(links) if links else {},
         keywords=_text_list(keywords, field_name="keywords"),
         signals=signals or [],
+        aliases=unique(aliases or []),
     )
 
 

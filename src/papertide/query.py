@@ -1,7 +1,7 @@
 """Parse what a user types into a search box. Pure; never raises on any string.
 
 Understood: words, ``"quoted phrases"``, ``-word`` / ``-"phrase"`` exclusion,
-``author:Name`` / ``author:"First Last"``, ``category:cs.CV`` / ``cat:``,
+``author:Name`` / ``author:"First Last"``, ``category:cs.CV`` / ``cat:``, ``source:medrxiv``,
 ``since:2025-01-01`` / ``until:2025-06`` (a year or month means its start for
 ``since`` and its end for ``until``). Everything else is just text: FTS5
 operators, stray quotes, SQL and emoji carry no meaning.
@@ -42,6 +42,7 @@ class ParsedQuery:
     excluded: list[list[str]] = field(default_factory=list)  # words or phrases to exclude
     authors: list[list[str]] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
     since: str | None = None
     until: str | None = None
 
@@ -113,6 +114,9 @@ def _apply_field(query: ParsedQuery, name: str, value: str, quoted: bool) -> boo
         for cat in re.split(r"[,\s]+", value.strip()):
             if re.fullmatch(r"[A-Za-z\-]+(\.[A-Za-z\-]+)?", cat):
                 query.categories.append(cat)
+        return True
+    if name == "source":
+        query.sources += [s for s in re.split(r"[,\s]+", value.strip().lower()) if re.fullmatch(r"[a-z][a-z\-]*", s)]
         return True
     if name in ("since", "until"):
         day = parse_date(value, end=name == "until")

@@ -31,6 +31,7 @@ def merged_filters(parsed: ParsedQuery, filters: Filters | None) -> Filters:
     filters = filters or Filters()
     return Filters(
         categories=[*filters.categories, *parsed.categories],
+        sources=[*filters.sources, *parsed.sources],
         since=parsed.since or filters.since,
         until=parsed.until or filters.until,
     )

@@ -29,11 +29,29 @@ def _hf_daily(settings: Settings) -> Source:
     return HFDailySource(settings)
 
 
+def _biorxiv(settings: Settings) -> Source:
+    from papertide.sources.biorxiv import BiorxivSource
+    return BiorxivSource(settings, "biorxiv")
+
+
+def _medrxiv(settings: Settings) -> Source:
+    from papertide.sources.biorxiv import BiorxivSource
+    return BiorxivSource(settings, "medrxiv")
+
+
+def _pubmed(settings: Settings) -> Source:
+    from papertide.sources.pubmed import PubMedSource
+    return PubMedSource(settings)
+
+
 SOURCES: dict[str, Callable[[Settings], Source]] = {
     "files": _files,
     "arxiv-oai": _arxiv_oai,
     "arxiv-api": _arxiv_api,
     "hf-daily": _hf_daily,
+    "medrxiv": _medrxiv,
+    "biorxiv": _biorxiv,
+    "pubmed": _pubmed,
 }
 
 

@@ -55,15 +55,23 @@ class Source(Protocol):
 class HttpClient:
     """httpx with the retry policy every source shares.
 
-    Retries 503/429 honouring ``Retry-After`` (seconds or HTTP date), and
+    Retries 503/429 (or the given ``retry_statuses``) honouring ``Retry-After`` (seconds or HTTP date), and
     dropped connections/timeouts with exponential backoff. Anything else that
     is not 2xx becomes ``SourceUnavailable`` with one clear line.
     """
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, per_second: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 retry_statuses: tuple[int, ...] = (429, 503)) -> None:
         self.settings = settings
+        self.retry_statuses = retry_statuses
         self.sleep = sleep
+        # A host's rate limit (PubMed: 3 requests/s): every request, retries included, starts
+        # at least this long after the one before.
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.clock = clock
+        self._next_at = 0.0
         self.client = httpx.Client(
             timeout=settings.http_timeout, follow_redirects=True, transport=transport,
             headers={"User-Agent": USER_AGENT},
@@ -77,6 +85,10 @@ class HttpClient:
         attempts = self.settings.http_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            if self.interval:
+                if (wait := self._next_at - self.clock()) > 0:
+                    self.sleep(wait)
+                self._next_at = self.clock() + self.interval
             try:
                 response = self.client.get(url, params=params)
             except httpx.TransportError as exc:
@@ -91,7 +103,7 @@ class HttpClient:
                 continue
             if response.status_code in ok_statuses:
                 return response
-            if response.status_code in (429, 503) and not last:
+            if response.status_code in self.retry_statuses and not last:
                 delay = retry_after(response.headers.get("Retry-After"), default=2.0 ** attempt)
                 if delay > self.settings.max_retry_after:
                     raise SourceUnavailable(

@@ -58,6 +58,7 @@ class Filters:
     categories: list[str] = field(default_factory=list)  # any of; 'q-bio' matches 'q-bio.*'
     since: str | None = None  # published on or after, YYYY-MM-DD
     until: str | None = None  # published on or before
+    sources: list[str] = field(default_factory=list)  # any of: seen from this source (arxiv-oai, medrxiv...)
 
 
 # Signals papertide's own users produce (source "local"); the web and digest record them.

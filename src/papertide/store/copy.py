@@ -24,7 +24,8 @@ _PAPERS = ("pk", "id", "version", "title", "abstract", "authors", "author_names"
 # Tables copied with the papers of each pk range: (table, columns).
 _WITH_PAPERS = (("paper_categories", ("category", "pk")),
                 ("provenance", ("pk", "source", "first_seen")),
-                ("signals", ("pk", "kind", "source", "observed_at", "value")))
+                ("signals", ("pk", "kind", "source", "observed_at", "value")),
+                ("paper_keys", ("key", "pk")))
 _SUBSCRIBERS = ("id", "email", "status", "follows", "frequency", "hour", "tz", "max_papers", "pending", "nonce",
                 "created_at", "requested_at", "confirmed_at", "unsubscribed_at", "last_period", "last_watermark",
                 "last_queued_at", "last_sent_at", "last_error")

@@ -89,6 +89,8 @@ def filter_queries(filters: Filters, window: tuple[int, int] | None = None) -> l
     found = []
     if filters.categories:
         found.append(tantivy.Query.term_set_query(SCHEMA, "cat", [c.lower() for c in filters.categories]))
+    if filters.sources:
+        found.append(tantivy.Query.term_set_query(SCHEMA, "source", list(filters.sources)))
     if filters.since or filters.until:
         lo = day_number(filters.since) if filters.since else 1  # 'until' leaves out unknown days
         hi = day_number(filters.until) if filters.until else None

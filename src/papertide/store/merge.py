@@ -20,6 +20,7 @@ FIELDS = ("version", "title", "abstract", "authors", "categories", "primary_cate
           "published", "updated", "doi", "journal_ref", "comment", "links", "keywords",
           "meta_source")
 _JSON = frozenset(("authors", "categories", "links", "keywords"))
+_UNION_LINKS = ("code", "versions")  # lists of links every source adds to
 _REPLACEABLE = ("title", "abstract", "authors", "categories", "primary_category",
                 "doi", "journal_ref", "comment")
 
@@ -43,8 +44,8 @@ def _newer(record: PaperRecord, row: dict[str, Any]) -> bool:
 def _merge_links(old: dict[str, Any], new: dict[str, Any], authoritative: bool) -> dict[str, Any]:
     merged = dict(old)
     for key, value in new.items():
-        if key == "code":
-            merged["code"] = unique([*old.get("code", []), *value])
+        if key in _UNION_LINKS:
+            merged[key] = unique([*old.get(key, []), *value])
         elif value and (authoritative or not merged.get(key)):
             merged[key] = value
     return {k: v for k, v in merged.items() if v}
@@ -54,7 +55,7 @@ def _new_links(links: dict[str, Any]) -> dict[str, Any]:
     """``_merge_links({}, links, True)``, the common case, without its copying."""
     out = {}
     for key, value in links.items():
-        if key == "code":
+        if key in _UNION_LINKS:
             value = unique(value)
         if value:
             out[key] = value

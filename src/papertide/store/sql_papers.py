@@ -12,11 +12,12 @@ import json
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Any
 
-from papertide.model import Page, PaperRecord, Signal, utc_now
+from papertide.model import Page, PaperRecord, Signal, id_family, paper_keys, utc_now
 from papertide.store import merge
 from papertide.store.base import IngestResult, StoredPaper
 from papertide.store.sql_util import _chunks
@@ -48,6 +49,7 @@ class PapersMixin:
 
     def _write_records(self, records: list[PaperRecord], now: str) -> IngestResult:
         existing = self._rows_by_id(list(dict.fromkeys(r.id for r in records)))
+        records = self._link(records, existing)
         merged: dict[str, _Row | PaperRecord] = {}  # a paper new to the store and seen once stays a record
         for record in records:  # in arrival order, so later records merge over earlier
             row = merged.get(record.id)
@@ -77,8 +79,44 @@ class PapersMixin:
         self.db.executemany("INSERT INTO provenance (pk, source, first_seen) VALUES (?, ?, ?) "
                             "ON CONFLICT DO NOTHING", [r for r in rows if r[0] not in fresh])
         signals = self.add_signals([(pks[r.id], s) for r in records for s in r.signals], in_transaction=True)
+        self.db.executemany("INSERT INTO paper_keys (key, pk) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                            list(dict.fromkeys((key, pks[r.id]) for r in records for key in paper_keys(r))))
         return IngestResult(new=len(new), updated=len(changed),
                             unchanged=len(merged) - len(new) - len(changed), signals=signals)
+
+    def _link(self, records: list[PaperRecord], existing: dict[str, tuple[int, _Row, set[str]]]
+              ) -> list[PaperRecord]:
+        """Records of a paper the store holds under another id take that id (adding ``existing``
+        its row): a journal version found by its DOI, an id merged before, or a title and first
+        author. A title alone links only ids of different kinds (an arXiv preprint and its
+        PubMed record), never two arXiv papers that happen to share a title."""
+        keys = {r.id: paper_keys(r) for r in records if r.id not in existing}
+        if not keys:
+            return records
+        found = self._papers_by_key([k for ks in keys.values() for k in ks])
+        renamed: dict[str, str] = {}
+        for record_id, record_keys in keys.items():
+            for key in record_keys:
+                hit = found.get(key)
+                if hit and hit != record_id and (not key.startswith("title:") or
+                                                  id_family(hit) != id_family(record_id)):
+                    renamed[record_id] = hit
+                    break
+        if not renamed:
+            return records
+        existing.update(self._rows_by_id(list(set(renamed.values()) - existing.keys())))
+        return [replace(r, id=renamed[r.id], aliases=[*r.aliases, r.id]) if r.id in renamed else r
+                for r in records]
+
+    def _papers_by_key(self, keys: list[str]) -> dict[str, str]:
+        """The id of the paper each key names (as an id or in paper_keys)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks([k for k in dict.fromkeys(keys) if k]):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(
+                f"SELECT k.key, p.id FROM paper_keys k JOIN papers p ON p.pk = k.pk WHERE k.key IN ({marks}) "
+                f"UNION ALL SELECT id, id FROM papers WHERE id IN ({marks})", chunk + chunk).fetchall())
+        return found
 
     def _take_seq(self, count: int) -> int:
         """Reserve ``count`` values of the store's sequence; returns the first (inside a transaction)."""
@@ -182,7 +220,11 @@ class PapersMixin:
         return {key: json.loads(value) for key, value in rows}
 
     def get(self, paper_id: str) -> StoredPaper | None:
-        return self.get_many([paper_id]).get(paper_id)
+        """The paper with this id, or the one it was merged into (a journal version's 'pmid:...')."""
+        found = self.get_many([paper_id]).get(paper_id)
+        if found is None and (other := self._papers_by_key([paper_id]).get(paper_id)):
+            return self.get_many([other]).get(other)
+        return found
 
     def get_many(self, ids: Iterable[str]) -> dict[str, StoredPaper]:
         ids = list(dict.fromkeys(ids))

@@ -177,6 +177,9 @@ def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
     if filters.categories:
         match, params = category_match("category", filters.categories)  # on the (category, pk) key
         clauses.append(f"AND p.pk IN (SELECT pk FROM paper_categories WHERE {match})")
+    if filters.sources:
+        clauses.append(f"AND p.pk IN (SELECT pk FROM provenance WHERE source IN ({','.join('?' * len(filters.sources))}))")
+        params += filters.sources
     if filters.since:
         clauses.append("AND p.published >= ?")
         params.append(filters.since)

@@ -152,7 +152,7 @@ class VectorsMixin(EmbeddedMixin):
 
         found = self._vectors_or_raise(key)
         filters = filters or Filters()
-        restricted = bool(filters.categories or filters.since or filters.until or authors)
+        restricted = bool(filters.categories or filters.sources or filters.since or filters.until or authors)
         with vectors.one_blas_thread():
             if restricted:
                 allowed = self.vector_rows_matching(key, filters, authors)

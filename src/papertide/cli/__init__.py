@@ -127,17 +127,21 @@ def _day(value: str | None, name: str) -> str | None:
 @click.argument("source", type=click.Choice(["all", *[s for s in SOURCES if s != "files"]]), default="all")
 @click.option("--from", "since", help="First day (YYYY-MM-DD); default: where the last sync ended.")
 @click.option("--until", help="Last day (YYYY-MM-DD); default: today.")
-@click.option("--set", "sets", multiple=True, help="OAI-PMH set (cs, eess, q-bio...); repeatable.")
+@click.option("--set", "sets", multiple=True,
+              help="OAI-PMH set (cs, eess, q-bio...), or a bioRxiv/medRxiv subject ('Radiology and Imaging'); "
+                   "repeatable.")
 @click.option("--date", "dates", multiple=True, help="A Hugging Face listing day; repeatable.")
 @click.option("--id", "ids", multiple=True, help="An arXiv id to look up (arxiv-api); repeatable.")
-@click.option("--query", help="An arXiv API search query (arxiv-api).")
+@click.option("--query", help="A search query: arXiv API syntax (arxiv-api) or PubMed's (pubmed; default: "
+                                "the pubmed_query setting).")
 @click.option("--max-results", type=click.IntRange(1), help="Stop an arxiv-api query after this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print each report as JSON.")
 @pass_context
 def sync(obj: Context, source: str, since: str | None, until: str | None, sets: tuple[str, ...],
          dates: tuple[str, ...], ids: tuple[str, ...], query: str | None, max_results: int | None,
          as_json: bool) -> None:
-    """Fetch new papers from a source (default: arXiv OAI-PMH, then Hugging Face daily papers)."""
+    """Fetch new papers from a source (default: each of the sync_sources setting in turn: arXiv
+    OAI-PMH, Hugging Face daily papers, medRxiv and PubMed). --from/--until backfill a span."""
     request = SyncRequest(since=_day(since, "--from"), until=_day(until, "--until"), sets=list(sets),
                           dates=[_day(d, "--date") for d in dates], ids=list(ids), query=query,
                           max_results=max_results)
@@ -148,7 +152,7 @@ def sync(obj: Context, source: str, since: str | None, until: str | None, sets: 
         return
     # The default sources one after the other: one unreachable source does not stop the next.
     failed = []
-    for name in ("arxiv-oai", "hf-daily"):
+    for name in obj.settings.sync_sources.split():
         try:
             _sync(obj, name, request, as_json)
         except PapertideError as exc:

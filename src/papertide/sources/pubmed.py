@@ -181,7 +181,10 @@ def parse_efetch(body: bytes, *, label: str, max_abstract_chars: int = 20000, re
         return out
     if local(root.tag) != "PubmedArticleSet":
         raise SourceGarbage(f"{label} answered with <{local(root.tag)}>, not <PubmedArticleSet>")
-    for node in root.iterfind("PubmedArticle"):
+    nodes = list(root.iterfind("PubmedArticle"))
+    if not out.complete:
+        nodes = nodes[:-1]  # the article the cut went through may look whole, with half its text
+    for node in nodes:
         out.articles += 1
         try:
             out.records.append(make_article_record(node, max_abstract_chars=max_abstract_chars))

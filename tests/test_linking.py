@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from digest_support import seed
+from fastapi.testclient import TestClient
 from eutils_fake import XML, article, article_set, esearch
 from replay import Reply, ReplayServer
+from web_support import web_settings
 
 from papertide.app.search import search
 from papertide.app.sync import run_sync
@@ -19,6 +21,7 @@ from papertide.sources.base import Page, SyncRequest
 from papertide.sources.biorxiv import BiorxivSource
 from papertide.sources.pubmed import PubMedSource
 from papertide.store import open_store
+from papertide.web.app import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "biorxiv"
 SPAN = "2026-06-28/2026-06-30"
@@ -73,6 +76,24 @@ def test_preprint_then_journal_version_is_one_paper_sent_once(replay: ReplayServ
     second = run_digests(store, settings, day=TODAY + timedelta(days=1))
     assert second.delivery.sent == 0 and len(smtp_server.recorder.messages) == 1  # nothing sent twice
     store.close()
+
+    mail = smtp_server.recorder.messages[0].message.get_body(("plain",)).get_content()
+    assert "medRxiv: https://www.medrxiv.org/content/10.1101/2026.06.28.26310001v1" in mail
+    assert "arXiv:" not in mail
+    with TestClient(create_app(web_settings(settings.db))) as client:
+        page = client.get("/papers/" + PREPRINT)
+        assert page.status_code == 200
+        published_in = page.text.split('class="published-in">', 1)[1].split("</p>", 1)[0]
+        assert 'Published in <a href="https://doi.org/10.1016/j.media.2026.103311"' in published_in
+        assert "Journal of Medical AI" in published_in
+        assert 'the preprint is on <a href="https://www.medrxiv.org/content/10.1101/2026.06.28.26310001v1"' \
+            in published_in
+        assert ">PubMed</a>" in page.text and ">arXiv</a>" not in page.text
+        assert client.get("/api/v1/papers/pmid:41297076").json()["id"] == PREPRINT
+        assert client.get("/api/v1/papers/10.1016/J.MEDIA.2026.103311").json()["id"] == PREPRINT
+        feed = client.get("/feeds/search.atom", params={"q": "3D CT segmentation"})
+        assert feed.status_code == 200 and feed.text.count("<entry>") == 1
+        assert "/papers/" + PREPRINT in feed.text
 
 
 def test_title_and_first_author_link_kinds_of_id_but_not_two_arxiv_papers(replay: ReplayServer, db: str) -> None:

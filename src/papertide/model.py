@@ -322,6 +322,17 @@ def safe_links(links: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_HOMES = (("arxiv.org", "arXiv"), ("medrxiv.org", "medRxiv"), ("biorxiv.org", "bioRxiv"),
+          ("pubmed.ncbi.nlm.nih.gov", "PubMed"), ("pmc.ncbi.nlm.nih.gov", "PubMed Central"),
+          ("huggingface.co", "Hugging Face"), ("doi.org", "Journal"))
+
+
+def link_label(url: Any) -> str:
+    """What a link leads to, for its text: 'arXiv', 'medRxiv', 'PubMed'... ('Source' otherwise)."""
+    host = url.split("/")[2].lower() if isinstance(url, str) and url.count("/") >= 2 else ""
+    return next((label for domain, label in _HOMES if host == domain or host.endswith("." + domain)), "Source")
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 

@@ -234,7 +234,7 @@ def _span(value: str | None, name: str, *, end: bool) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the paper as JSON.")
 @pass_context
 def show(obj: Context, paper_id: str, as_json: bool) -> None:
-    """Show one paper by id (an arXiv id, with or without version)."""
+    """Show one paper by id: an arXiv id (with or without version), a DOI, doi:..., or pmid:..."""
     paper = obj.store.get(canonical_id(paper_id))
     if paper is None:
         _fail(f"no paper {paper_id!r} in the store")

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from papertide.digest.compose import DigestGroup, Topic
 from papertide.digest.links import paper_link
+from papertide.model import link_label
 from papertide.settings import Settings
 from papertide.snippets import snippet
 from papertide.store.base import StoredPaper
@@ -64,6 +65,8 @@ def paper_view(settings: Settings, paper: StoredPaper) -> dict[str, Any]:
         "id": paper.id, "title": paper.title, "authors": authors, "published": paper.published,
         "categories": " ".join(paper.categories[:3]), "snippet": snippet(paper.abstract, (), _SNIPPET_CHARS),
         "page": paper_link(settings, paper.id), "abs": paper.links.get("abs") or paper.url,
+        "home": link_label(paper.links.get("abs") or paper.url), "journal": paper.links.get("journal", ""),
+        "journal_ref": paper.journal_ref if paper.links.get("journal") else "",
         "pdf": paper.links.get("pdf") or (f"https://arxiv.org/pdf/{paper.id}" if arxiv else ""),
         "code": code[0] if isinstance(code, list) and code else (code if isinstance(code, str) else ""),
     }

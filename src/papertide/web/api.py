@@ -180,7 +180,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Results per page (
 Category = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 Categories = Annotated[list[Category], Query(max_length=10, description="Only these categories (cs.CV, q-bio...).")]
 Day = Annotated[str | None, Query(pattern=DAY_PATTERN, description="A year, month or day: 2025, 2025-03, 2025-03-18.")]
-PaperId = Annotated[str, Path(max_length=100, pattern=r"^[!-~]+$", description="arXiv id, with or without version.")]
+PaperId = Annotated[str, Path(max_length=300, pattern=r"^[!-~]+$",
+                                description="arXiv id (with or without version), doi:10..., or pmid:123.")]
 Token = Annotated[str, Path(max_length=512, pattern=r"^[A-Za-z0-9_.-]+$",
                             description="The token of a manage link mailed to the address.")]
 

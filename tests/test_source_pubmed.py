@@ -68,7 +68,7 @@ def test_recorded_records_in_one_page(replay: ReplayServer, shared_data: Path, d
     assert "mesh.pancreatic-neoplasms" in telomere.categories and "Pancreatic Neoplasms" in telomere.keywords
     assert telomere.links["pmc"] == "https://pmc.ncbi.nlm.nih.gov/articles/PMC5442267/"
     assert telomere.links["abs"] == "https://pubmed.ncbi.nlm.nih.gov/27797938/"
-    assert telomere.authors[0] == "Ying Bao" and telomere.comment.startswith("Affiliations: Channing Division")
+    assert telomere.authors[0] == "Ying Bao" and telomere.affiliations[0].startswith("Channing Division")
     assert store.get("doi:10.1136/gutjnl-2016-312510").id == "pmid:27797938"
     assert store.get("PMID:27797938".lower()).title == telomere.title
     store.close()

@@ -54,6 +54,7 @@ class PaperRecord:
     comment: str = ""
     links: dict[str, Any] = field(default_factory=dict)  # abs, pdf, code: [..], project
     keywords: list[str] = field(default_factory=list)
+    affiliations: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     # Other ids of the same paper ('doi:<journal DOI>', 'pmid:123'): a record or paper stored
     # under any of them is this paper (a preprint and its journal version are one paper).
@@ -250,6 +251,7 @@ def _clean_names(values: list | tuple) -> bool:
 MAX_ID_CHARS = 200
 MAX_TITLE_CHARS = 2_000
 MAX_AUTHORS = 10_000     # large collaborations list a few thousand
+MAX_AFFILIATIONS = 200
 MAX_NAME_CHARS = 2_000    # real records glue whole author lists into one "name" (512 chars seen)
 
 
@@ -263,7 +265,8 @@ def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 2
                 version: int | None = None, primary_category: Any = None, published: Any = None,
                 updated: Any = None, doi: Any = None, journal_ref: Any = None, comment: Any = None,
                 links: dict[str, Any] | None = None, keywords: Any = None,
-                signals: list[Signal] | None = None, aliases: list[str] | None = None) -> PaperRecord:
+                signals: list[Signal] | None = None, aliases: list[str] | None = None,
+                affiliations: Any = None) -> PaperRecord:
     """Validate and clean one record; raise InvalidRecord with a reason."""
     if len(id) > MAX_ID_CHARS:
         raise InvalidRecord(f"id too long ({len(id):,} chars)")
@@ -292,6 +295,7 @@ def make_record(*, id: str, source: str, title: Any, max_abstract_chars: int = 2
         comment=clean_text(comment, field_name="comment"),
         links=safe_links(links) if links else {},
         keywords=_text_list(keywords, field_name="keywords"),
+        affiliations=_text_list(affiliations, field_name="affiliations")[:MAX_AFFILIATIONS],
         signals=signals or [],
         aliases=unique(aliases or []),
     )

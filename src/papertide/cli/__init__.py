@@ -249,7 +249,8 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
                f"{'  updated ' + paper.updated if paper.updated else ''}  {' '.join(paper.categories)}")
     for key, value in paper.links.items():
         click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
-    for label, value in (("doi", paper.doi), ("journal", paper.journal_ref), ("comment", paper.comment)):
+    for label, value in (("doi", paper.doi), ("journal", paper.journal_ref), ("comment", paper.comment),
+                         ("affiliations", "; ".join(paper.affiliations))):
         if value:
             click.echo(f"{label}: {value}")
     click.echo("sources: " + ", ".join(f"{s} ({seen[:10]})" for s, seen in paper.sources.items()))

@@ -4,6 +4,7 @@ and their subjects as categories."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree, html
@@ -26,6 +27,7 @@ def text_of_markup(value: Any) -> Any:
     return fragment.text_content()
 
 
+@lru_cache(maxsize=20_000)  # subjects and MeSH headings repeat from record to record
 def slug(text: str) -> str:
     """'Radiology and Imaging' -> 'radiology-and-imaging'."""
     return _SLUG.sub("-", text.lower()).strip("-")

@@ -60,7 +60,7 @@ def parse_xml(body: bytes, *, label: str, root_name: str) -> Any:
     head = body[:300].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         raise SourceGarbage(f"{label} answered with an HTML page instead of XML")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, collect_ids=False)
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:

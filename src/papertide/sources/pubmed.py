@@ -45,6 +45,10 @@ NAME = "pubmed"
 PAGE_SIZE = 500           # efetch records per request (NCBI allows up to 10,000; pages stay small)
 SEARCH_LIMIT = 10_000     # esearch cannot page past this many records of one result
 RETRIED = (429, 500, 502, 503, 504)
+# Plain-text lists, read in one XPath call each (no element objects made in Python).
+_MESH = etree.XPath("MeshHeadingList/MeshHeading/DescriptorName/text()", smart_strings=False)
+_TYPES = etree.XPath("PublicationTypeList/PublicationType/text()", smart_strings=False)
+_NAME_PARTS = frozenset(("LastName", "ForeName", "Initials", "CollectiveName"))
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 
@@ -52,8 +56,11 @@ _MONTHS = {m: i for i, m in enumerate(
 # -- parsing (pure) --
 
 def _text(element: Any) -> str:
-    """An element's text with inline markup (<i>, <sup>, MathML) turned into plain text."""
-    return "".join(element.itertext()) if element is not None else ""
+    """An element's text with inline markup (<i>, <sup>, MathML) turned into plain text
+    (whitespace is folded later, by ``make_record``)."""
+    if element is None:
+        return ""
+    return "".join(element.itertext()) if len(element) else element.text or ""
 
 
 def _find(element: Any, path: str) -> Any:
@@ -64,11 +71,10 @@ def _day(element: Any) -> str:
     """A PubMed date element (Year, Month as a number or 'Jun', Day; or MedlineDate '2017 Jan-Feb')."""
     if element is None:
         return ""
-    year = (element.findtext("Year") or "").strip()
-    month = (element.findtext("Month") or "").strip()
-    day = (element.findtext("Day") or "").strip()
+    parts = {child.tag: (child.text or "").strip() for child in element}  # one pass over a few children
+    year, month, day = parts.get("Year", ""), parts.get("Month", ""), parts.get("Day", "")
     if not year:
-        medline = (element.findtext("MedlineDate") or "").split()
+        medline = parts.get("MedlineDate", "").split()
         year, month = (medline + ["", ""])[:2] if medline else ("", "")
         month = month.split("-")[0]
     try:
@@ -82,7 +88,7 @@ def _abstract(article: Any) -> str:
     """Paragraphs of the abstract; a structured one keeps its labels ('METHODS: ...')."""
     parts = []
     for node in article.iterfind("Abstract/AbstractText"):
-        text = " ".join(_text(node).split())
+        text = " ".join(_text(node).split())  # one paragraph per labelled part
         label = (node.get("Label") or "").strip()
         if text:
             parts.append(f"{label.upper()}: {text}" if label and label.upper() != "UNLABELLED" else text)
@@ -95,14 +101,17 @@ def _authors(article: Any) -> tuple[list[str], list[str]]:
     for author in article.iterfind("AuthorList/Author"):
         if author.get("ValidYN") == "N":
             continue
-        last = (author.findtext("LastName") or "").strip()
-        first = (author.findtext("ForeName") or author.findtext("Initials") or "").strip()
-        name = f"{first} {last}".strip() or " ".join(_text(author.find("CollectiveName")).split())
-        if not name:
-            continue
-        names.append(name)
-        affiliations += [" ".join(_text(a).split()) for a in author.iterfind("AffiliationInfo/Affiliation")]
-    return names, [a for a in dict.fromkeys(affiliations) if a]
+        parts: dict[str, str] = {}
+        for child in author:  # one pass: thousands of authors a page, each with a few children
+            if child.tag == "AffiliationInfo":
+                affiliations += [_text(a) for a in child if a.tag == "Affiliation"]
+            elif child.tag in _NAME_PARTS:
+                parts[child.tag] = _text(child).strip()
+        first = parts.get("ForeName") or parts.get("Initials", "")
+        name = f"{first} {parts.get('LastName', '')}".strip() or parts.get("CollectiveName", "")
+        if name:
+            names.append(name)
+    return names, affiliations  # make_record folds their whitespace and drops repeats
 
 
 def make_article_record(node: Any, *, max_abstract_chars: int = 20000) -> PaperRecord:
@@ -125,31 +134,30 @@ def make_article_record(node: Any, *, max_abstract_chars: int = 20000) -> PaperR
     issue = _find(article, "Journal/JournalIssue")
     printed = _day(_find(issue, "PubDate"))
     electronic = next((_day(d) for d in article.iterfind("ArticleDate") if _day(d)), "")
-    entered = next((_day(d) for d in node.iterfind("PubmedData/History/PubMedPubDate")
-                    if d.get("PubStatus") in ("entrez", "pubmed") and _day(d)), "")
+    entered = next((day for d in node.iterfind("PubmedData/History/PubMedPubDate")
+                    if d.get("PubStatus") in ("entrez", "pubmed") and (day := _day(d))), "")
     volume = (issue.findtext("Volume") or "").strip() if issue is not None else ""
     number = (issue.findtext("Issue") or "").strip() if issue is not None else ""
     pages = (article.findtext("Pagination/MedlinePgn") or "").strip()
     published = min(d for d in (printed, electronic, entered, "9999") if d)
     ref = journal + (f" {volume}" if volume else "") + (f"({number})" if number else "") \
         + (f":{pages}" if pages else "") + (f" ({(printed or published)[:4]})" if journal and published != "9999" else "")
-    mesh = [" ".join(_text(d).split()) for d in citation.iterfind("MeshHeadingList/MeshHeading/DescriptorName")]
-    types = [" ".join(_text(t).split()) for t in article.iterfind("PublicationTypeList/PublicationType")]
+    mesh = [m.strip() for m in _MESH(citation)]
+    types = [t.strip() for t in _TYPES(article)]
     links: dict[str, Any] = {"abs": f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/",
                              "pubmed": f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"}
     if doi:
         links["journal"] = f"https://doi.org/{doi}"
     if pmcid.upper().startswith("PMC"):
         links["pmc"] = f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid.upper()}/"
-    title = " ".join(_text(article.find("ArticleTitle")).split()) or \
-        " ".join(_text(article.find("VernacularTitle")).split())
+    title = _text(article.find("ArticleTitle")).strip() or _text(article.find("VernacularTitle")).strip()
     return make_record(
         id=f"pmid:{int(pmid)}", source=NAME, title=title.strip("[]") if title.startswith("[") else title,
         abstract=_abstract(article), authors=names,
         categories=[*(f"mesh.{slug(m)}" for m in mesh if slug(m)),
                     *(f"pubtype.{slug(t)}" for t in types if slug(t))],
         published=None if published == "9999" else published, updated=None, doi=doi, journal_ref=ref,
-        comment="Affiliations: " + "; ".join(affiliations[:20]) if affiliations else None,
+        affiliations=affiliations,
         links=links, keywords=mesh, max_abstract_chars=max_abstract_chars)
 
 

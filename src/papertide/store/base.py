@@ -31,6 +31,7 @@ class StoredPaper:
     comment: str = ""
     links: dict[str, Any] = field(default_factory=dict)
     keywords: list[str] = field(default_factory=list)
+    affiliations: list[str] = field(default_factory=list)  # of the authors, where a source gives them
     sources: dict[str, str] = field(default_factory=dict)  # source -> first seen
     added_at: str = ""
     changed_at: str = ""

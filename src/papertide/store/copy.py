@@ -20,7 +20,7 @@ from papertide.errors import StoreError
 
 _PAPERS = ("pk", "id", "version", "title", "abstract", "authors", "author_names", "categories",
            "primary_category", "published", "updated", "doi", "journal_ref", "comment", "links",
-           "keywords", "meta_source", "added_at", "changed_at", "seq")
+           "keywords", "meta_source", "affiliations", "added_at", "changed_at", "seq")
 # Tables copied with the papers of each pk range: (table, columns).
 _WITH_PAPERS = (("paper_categories", ("category", "pk")),
                 ("provenance", ("pk", "source", "first_seen")),

@@ -18,11 +18,11 @@ from papertide.model import PaperRecord, unique
 # Columns of ``papers`` that merging owns (the rest are bookkeeping).
 FIELDS = ("version", "title", "abstract", "authors", "categories", "primary_category",
           "published", "updated", "doi", "journal_ref", "comment", "links", "keywords",
-          "meta_source")
-_JSON = frozenset(("authors", "categories", "links", "keywords"))
+          "meta_source", "affiliations")
+_JSON = frozenset(("authors", "categories", "links", "keywords", "affiliations"))
 _UNION_LINKS = ("code", "versions")  # lists of links every source adds to
 _REPLACEABLE = ("title", "abstract", "authors", "categories", "primary_category",
-                "doi", "journal_ref", "comment")
+                "doi", "journal_ref", "comment", "affiliations")
 
 
 def source_rank(source: str) -> int:
@@ -71,7 +71,7 @@ def record_row(record: PaperRecord) -> dict[str, Any]:
         "updated": record.updated, "doi": record.doi, "journal_ref": record.journal_ref,
         "comment": record.comment,
         "links": _new_links(record.links), "keywords": list(record.keywords),
-        "meta_source": record.source,
+        "meta_source": record.source, "affiliations": list(record.affiliations),
     }
 
 
@@ -105,7 +105,7 @@ def encode_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["version"], row["title"], row["abstract"], _dumps(row["authors"]), _dumps(row["categories"]),
             row["primary_category"], row["published"], row["updated"], row["doi"], row["journal_ref"],
             row["comment"], _dumps(row["links"]), _dumps(row["keywords"]), row["meta_source"],
-            "\n".join(row["authors"]))
+            _dumps(row["affiliations"]), "\n".join(row["authors"]))
 
 
 def new_values(record: PaperRecord) -> tuple[Any, ...]:
@@ -114,7 +114,7 @@ def new_values(record: PaperRecord) -> tuple[Any, ...]:
     return (record.version, record.title, record.abstract, _dumps(record.authors), _dumps(record.categories),
             record.primary_category, record.published, record.updated, record.doi, record.journal_ref,
             record.comment, _dumps(_new_links(record.links)), _dumps(record.keywords), record.source,
-            "\n".join(record.authors))
+            _dumps(record.affiliations), "\n".join(record.authors))
 
 
 def decode(row: dict[str, Any]) -> dict[str, Any]:

@@ -92,6 +92,7 @@ class Paper(PaperSummary):
     comment: str = ""
     links: dict[str, Any] = Field(default_factory=dict)
     keywords: list[str] = []
+    affiliations: list[str] = []
     history: dict[str, list[Observation]] = Field(default_factory=dict)
 
 
@@ -229,7 +230,7 @@ def paper(request: Request, paper_id: PaperId) -> dict[str, Any]:
     card = Card(found, None, history)
     return {**summary(card), "abstract": found.abstract, "version": found.version, "updated": found.updated,
             "doi": found.doi, "journal_ref": found.journal_ref, "comment": found.comment, "links": found.links,
-            "keywords": found.keywords,
+            "keywords": found.keywords, "affiliations": found.affiliations,
             "history": {k: [{"at": at, "value": v} for at, v in series] for k, series in history.items()}}
 
 

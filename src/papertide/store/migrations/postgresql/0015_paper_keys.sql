@@ -8,3 +8,6 @@ CREATE TABLE paper_keys (
 CREATE INDEX paper_keys_pk ON paper_keys (pk);
 INSERT INTO paper_keys (key, pk) SELECT 'doi:' || lower(trim(doi)), pk FROM papers WHERE doi != ''
     ON CONFLICT DO NOTHING;
+
+-- The authors' affiliations, where a source gives them (PubMed).
+ALTER TABLE papers ADD COLUMN affiliations TEXT NOT NULL DEFAULT '[]';

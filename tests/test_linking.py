@@ -116,3 +116,18 @@ def test_title_and_first_author_link_kinds_of_id_but_not_two_arxiv_papers(replay
     assert set(merged.sources) == {"files", "pubmed"} and merged.doi == "10.1038/s41467-026-00001-x"
     assert store.get("pmid:41000001").id == "2601.00001" and store.get("pmid:41000002").id == "pmid:41000002"
     store.close()
+
+
+def test_reindex_gives_older_papers_their_keys(replay: ReplayServer, db: str) -> None:
+    store = open_store(db)
+    store.ingest(Page(records=[make_record(id="2601.00003", source="files", authors=["Jun Ma"],
+                                           title="Universal segmentation of medical images from text prompts")]))
+    store.db.execute("DELETE FROM paper_keys")  # as a store written before paper keys existed
+    if hasattr(store.db, "commit"):
+        store.db.commit()
+    assert store.rekey_papers() == 1 and store.rekey_papers() == 0
+    settings = Settings({"db": db, "http_retries": 1}, environ={})
+    version = article(41000003, "Universal segmentation of medical images from text prompts.", authors=(("Jun", "Ma"),))
+    run_sync(pubmed(replay, settings, [version]), SyncRequest(since="2026-03-01", until="2026-03-02"), store)
+    assert store.count() == 1 and store.get("pmid:41000003").id == "2601.00003"
+    store.close()

@@ -6,6 +6,7 @@ text and rejects what cannot be stored with ``InvalidRecord`` and a reason.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -149,14 +150,16 @@ _TITLE_WORDS = re.compile(r"[^\W_]+")
 
 
 def title_key(title: str, authors: list[str]) -> str:
-    """'title:<words of the title>|<first author's surname>', all folded to lower-case ASCII
-    where possible: how a preprint and its journal version are recognised when no DOI links
-    them. '' for titles too short to tell papers apart."""
+    """'title:' and a hash of the title's words and the first author's surname, folded to
+    lower case without accents: how a preprint and its journal version are recognised when no
+    DOI links them. '' for titles too short to tell papers apart. (A 64-bit hash: every paper
+    has one, and short keys keep the store's key index small and quick to write.)"""
     words = _TITLE_WORDS.findall(_fold(title))
     if len(words) < 4 or not authors:
         return ""
     surname = _TITLE_WORDS.findall(_fold(authors[0]))
-    return f"title:{' '.join(words)}|{surname[-1] if surname else ''}"
+    plain = f"{' '.join(words)}|{surname[-1] if surname else ''}"
+    return "title:" + hashlib.blake2b(plain.encode(), digest_size=8).hexdigest()
 
 
 def _fold(text: str) -> str:
@@ -168,10 +171,13 @@ def _fold(text: str) -> str:
 
 def paper_keys(record: PaperRecord) -> list[str]:
     """Every key that names ``record``'s paper besides its id: DOI, aliases, title key."""
-    keys = [f"doi:{d}" for d in (normal_doi(record.doi),) if d]
-    keys += record.aliases
+    keys = [f"doi:{d}"] if record.doi and (d := normal_doi(record.doi)) else []
+    if record.aliases:
+        keys += record.aliases
     if t := title_key(record.title, record.authors):
         keys.append(t)
+    if len(keys) == 1 and keys[0] != record.id:  # the usual case: a title key alone
+        return keys
     return [k for k in dict.fromkeys(keys) if k != record.id]
 
 

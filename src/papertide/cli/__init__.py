@@ -322,7 +322,9 @@ def index(obj: Context, embedder: str | None, as_json: bool) -> None:
 @click.option("--vectors", is_flag=True, help="Also embed every paper again with the configured embedder.")
 @pass_context
 def reindex(obj: Context, keyword: bool, vectors: bool) -> None:
-    """Rebuild the keyword index (and with --vectors the paper vectors) from the store."""
+    """Rebuild the keyword index (and with --vectors the paper vectors) from the store, and give
+    papers stored by an older papertide the keys that link preprints to journal versions."""
+    click.echo(f"reindex: {obj.store.rekey_papers():,} paper keys added")
     if keyword:
         click.echo(f"reindex: keyword index rebuilt, {obj.store.reindex_keyword():,} papers")
     if vectors:

@@ -95,6 +95,9 @@ class Store(Protocol):
     def catch_up_keyword(self, wait: bool = False) -> bool:
         """Bring the keyword index up to ``change_seq``; False if another process is at it."""
 
+    def rekey_papers(self) -> int:
+        """Give every paper the keys that link a preprint to its journal version; keys added."""
+
     def reindex_keyword(self) -> int:
         """Rebuild the keyword index from the papers; how many it holds."""
 

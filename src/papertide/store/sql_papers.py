@@ -49,7 +49,7 @@ class PapersMixin:
 
     def _write_records(self, records: list[PaperRecord], now: str) -> IngestResult:
         existing = self._rows_by_id(list(dict.fromkeys(r.id for r in records)))
-        records = self._link(records, existing)
+        records, keys = self._link(records, [paper_keys(r) for r in records], existing)
         merged: dict[str, _Row | PaperRecord] = {}  # a paper new to the store and seen once stays a record
         for record in records:  # in arrival order, so later records merge over earlier
             row = merged.get(record.id)
@@ -80,22 +80,23 @@ class PapersMixin:
                             "ON CONFLICT DO NOTHING", [r for r in rows if r[0] not in fresh])
         signals = self.add_signals([(pks[r.id], s) for r in records for s in r.signals], in_transaction=True)
         self.db.executemany("INSERT INTO paper_keys (key, pk) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                            list(dict.fromkeys((key, pks[r.id]) for r in records for key in paper_keys(r))))
+                            list(dict.fromkeys((key, pks[r.id]) for r, ks in zip(records, keys) for key in ks)))
         return IngestResult(new=len(new), updated=len(changed),
                             unchanged=len(merged) - len(new) - len(changed), signals=signals)
 
-    def _link(self, records: list[PaperRecord], existing: dict[str, tuple[int, _Row, set[str]]]
-              ) -> list[PaperRecord]:
+    def _link(self, records: list[PaperRecord], keys: list[list[str]],
+              existing: dict[str, tuple[int, _Row, set[str]]]) -> tuple[list[PaperRecord], list[list[str]]]:
         """Records of a paper the store holds under another id take that id (adding ``existing``
         its row): a journal version found by its DOI, an id merged before, or a title and first
         author. A title alone links only ids of different kinds (an arXiv preprint and its
-        PubMed record), never two arXiv papers that happen to share a title."""
-        keys = {r.id: paper_keys(r) for r in records if r.id not in existing}
-        if not keys:
-            return records
-        found = self._papers_by_key([k for ks in keys.values() for k in ks])
+        PubMed record), never two arXiv papers that happen to share a title. Returns the records
+        and each one's keys (``keys``, with a renamed record's own id added)."""
+        unknown = {r.id: ks for r, ks in zip(records, keys) if r.id not in existing}
+        if not unknown:
+            return records, keys
+        found = self._papers_by_key([k for ks in unknown.values() for k in ks])
         renamed: dict[str, str] = {}
-        for record_id, record_keys in keys.items():
+        for record_id, record_keys in unknown.items():
             for key in record_keys:
                 hit = found.get(key)
                 if hit and hit != record_id and (not key.startswith("title:") or
@@ -103,10 +104,27 @@ class PapersMixin:
                     renamed[record_id] = hit
                     break
         if not renamed:
-            return records
+            return records, keys
         existing.update(self._rows_by_id(list(set(renamed.values()) - existing.keys())))
-        return [replace(r, id=renamed[r.id], aliases=[*r.aliases, r.id]) if r.id in renamed else r
-                for r in records]
+        return ([replace(r, id=renamed[r.id], aliases=[*r.aliases, r.id]) if r.id in renamed else r for r in records],
+                [[*ks, r.id] if r.id in renamed else ks for r, ks in zip(records, keys)])
+
+    def rekey_papers(self) -> int:
+        """Give every stored paper its keys (DOI, title and first author), as ingest does for
+        the papers it writes: for papers stored before keys existed. The number of keys added."""
+        added, after = 0, 0
+        while True:
+            rows = self.db.execute("SELECT pk, id, title, authors, doi FROM papers WHERE pk > ? ORDER BY pk LIMIT 5000",
+                                   (after,)).fetchall()
+            if not rows:
+                return added
+            pairs = [(key, pk) for pk, pid, title, authors, doi in rows
+                     for key in paper_keys(PaperRecord(id=pid, title=title, source="", doi=doi,
+                                                       authors=json.loads(authors)))]
+            with self._write_txn():
+                added += self.db.executemany("INSERT INTO paper_keys (key, pk) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                             pairs).rowcount
+            after = rows[-1][0]
 
     def _papers_by_key(self, keys: list[str]) -> dict[str, str]:
         """The id of the paper each key names (as an id or in paper_keys)."""

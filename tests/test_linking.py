@@ -131,3 +131,19 @@ def test_reindex_gives_older_papers_their_keys(replay: ReplayServer, db: str) ->
     run_sync(pubmed(replay, settings, [version]), SyncRequest(since="2026-03-01", until="2026-03-02"), store)
     assert store.count() == 1 and store.get("pmid:41000003").id == "2601.00003"
     store.close()
+
+
+def test_cite_prints_bibtex_for_any_kind_of_id(db: str) -> None:
+    from click.testing import CliRunner
+
+    from papertide.cli import cli
+
+    store = open_store(db)
+    store.ingest(Page(records=[make_record(id="2601.00004", source="files", authors=["Jun Ma"], published="2026-01-05",
+                                           title="Universal segmentation of medical images from text prompts")]))
+    store.close()
+    result = CliRunner().invoke(cli, ["--db", db, "cite", "arXiv:2601.00004v2"])
+    assert result.exit_code == 0 and result.output.startswith("@misc{ma2026universal,")
+    assert "eprint = {2601.00004}" in result.output
+    missing = CliRunner().invoke(cli, ["--db", db, "cite", "pmid:1"])
+    assert missing.exit_code == 1 and missing.output.strip() == "papertide: error: no paper 'pmid:1' in the store"

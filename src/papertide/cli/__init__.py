@@ -258,6 +258,19 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
     click.echo(paper.abstract)
 
 
+@cli.command()
+@click.argument("paper_ids", nargs=-1, required=True)
+@pass_context
+def cite(obj: Context, paper_ids: tuple[str, ...]) -> None:
+    """Print papers as BibTeX entries (ids as for `show`)."""
+    from papertide.cite import bibtex
+
+    papers = [(raw, obj.store.get(canonical_id(raw))) for raw in paper_ids]
+    if missing := [raw for raw, paper in papers if paper is None]:
+        _fail(f"no paper {missing[0]!r} in the store")
+    click.echo("\n".join(bibtex(paper) for _, paper in papers), nl=False)
+
+
 def _known_categories(store: Any, categories: list[str]) -> None:
     """An unknown category (a typo) is an error naming it, not an empty list."""
     if categories:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from papertide.cite import bibtex
 from papertide.web import subscriptions
 from papertide.web.security import client_of
 from papertide.web.service import MAX_OFFSET, MAX_PAGE, Card, ResultPage, Site, make_filters
@@ -93,6 +94,7 @@ class Paper(PaperSummary):
     links: dict[str, Any] = Field(default_factory=dict)
     keywords: list[str] = []
     affiliations: list[str] = []
+    bibtex: str = Field("", description="The paper as a BibTeX entry.")
     history: dict[str, list[Observation]] = Field(default_factory=dict)
 
 
@@ -230,7 +232,7 @@ def paper(request: Request, paper_id: PaperId) -> dict[str, Any]:
     card = Card(found, None, history)
     return {**summary(card), "abstract": found.abstract, "version": found.version, "updated": found.updated,
             "doi": found.doi, "journal_ref": found.journal_ref, "comment": found.comment, "links": found.links,
-            "keywords": found.keywords, "affiliations": found.affiliations,
+            "keywords": found.keywords, "affiliations": found.affiliations, "bibtex": bibtex(found),
             "history": {k: [{"at": at, "value": v} for at, v in series] for k, series in history.items()}}
 
 

@@ -25,6 +25,7 @@ from starlette.routing import Match
 
 from papertide import __version__
 from papertide.errors import BadInput, BadLink, PapertideError, PaperNotFound, UnknownCategory, UnknownSubscriber, UnknownTimeZone
+from papertide.cite import bibtex
 from papertide.model import link_label
 from papertide.settings import Settings
 from papertide.web import text
@@ -41,7 +42,7 @@ def templates() -> Environment:
     folder = str(resources.files("papertide.web") / "templates")
     env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-    env.globals.update(link_label=link_label, rich=text.rich, rich_paragraphs=text.rich_paragraphs, plain=text.plain,
+    env.globals.update(bibtex=bibtex, link_label=link_label, rich=text.rich, rich_paragraphs=text.rich_paragraphs, plain=text.plain,
                        sparkline=text.sparkline, compact=text.compact, preview=text.preview, safe_url=text.safe_url,
                        version=__version__, qs=_query_string)
     return env

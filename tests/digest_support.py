@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from papertide.digest import subscriptions as subs
 from papertide.digest.periods import iso
-from papertide.model import make_record
+from papertide.model import Signal, make_record
 from papertide.settings import SETTINGS, Settings
 from papertide.sources.base import Page
 from papertide.store import open_store
@@ -171,11 +171,15 @@ def env_of(settings: Settings) -> dict[str, str]:
 
 def seed(settings: Settings, emails: list[str], *, count: int = 12, confirmed_at: datetime | None = None,
          **options) -> None:
-    """Papers, and confirmed subscribers (without going through their mail)."""
+    """Papers that gained upvotes today (so that they trend), and confirmed subscribers (without
+    going through their mail)."""
     follows = options.pop("follows", {"trending": True})
     store = open_store(settings.db)
     try:
-        store.ingest(papers(0, count))
+        page = papers(0, count)
+        store.ingest(page)
+        now = iso(datetime.now(timezone.utc))
+        store.add_paper_signals([(r.id, Signal("upvotes", 1 + n, now, "hf-daily")) for n, r in enumerate(page.records)])
         for email in emails:
             request = subs.request_subscription(store, settings, email, follows, **options)
             sub = store.subscriber(email=email)

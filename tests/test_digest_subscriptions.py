@@ -14,6 +14,7 @@ from itsdangerous import TimestampSigner
 
 from papertide.digest import subscriptions as subs
 from papertide.digest.outbox import parse_message, preview, queue_due
+from papertide.model import Signal
 from papertide.errors import BadLink, InvalidSubscription, UnknownSubscriber
 from papertide.settings import Settings
 from papertide.store import open_store
@@ -157,13 +158,25 @@ def test_an_empty_digest_is_recorded_not_sent(store) -> None:
 
 def test_trending_does_not_repeat_what_was_sent(store) -> None:
     store.ingest(papers(0, 12))
+    store.add_paper_signals([(f"2611.{n:05d}", Signal("upvotes", n + 1, NOW.isoformat(), "hf-daily"))
+                             for n in range(12)])
     subscribe(store, max_papers=5, follows={"trending": True})
     queue_due(store, SETTINGS, now=NOW, day=TODAY)
     tomorrow = TODAY + timedelta(days=1)
     queue_due(store, SETTINGS, now=NOW + timedelta(days=1), day=tomorrow)
     first = digest_ids(store, "ada@example.org", TODAY.isoformat())
     second = digest_ids(store, "ada@example.org", tomorrow.isoformat())
+    # Tomorrow's day has no new signals: the digest says so and goes on down the newest trending day.
     assert len(first) == len(second) == 5 and not set(first) & set(second)
+    assert set(first) | set(second) <= {f"2611.{n:05d}" for n in range(12)}
+
+
+def test_trending_in_a_digest_is_never_padded_with_papers_without_signals(store) -> None:
+    store.ingest(papers(0, 12))
+    store.add_paper_signals([("2611.00003", Signal("upvotes", 9, NOW.isoformat(), "hf-daily"))])
+    subscribe(store, max_papers=5, follows={"trending": True})
+    queue_due(store, SETTINGS, now=NOW, day=TODAY)
+    assert digest_ids(store, "ada@example.org", TODAY.isoformat()) == ["2611.00003"]
 
 
 def test_an_unavailable_search_mode_falls_back_with_a_note(store) -> None:

@@ -173,11 +173,25 @@ def test_topic_and_category_restrict_the_list(store) -> None:
     assert bio.ranking.ids == ["2608.00002"]
 
 
+def test_a_window_without_signal_changes_shows_the_newest_one_that_has_them(store) -> None:
+    settings = Settings(environ={})
+    asked = parse_at("2026-11-30")  # months after the last observation (2026-08-25)
+    result = trending(store, settings, window="day", at=asked, limit=10)
+    assert result.asked_at == asked and result.at.isoformat() == "2026-08-25T00:00:00+00:00"
+    assert result.notice == ("No signals changed in the day up to Nov 30, 2026; trending as of Aug 25, 2026, "
+                             "the newest signals.")
+    assert result.ranking.ids[:result.scored] == ["2608.00001"]  # 50 -> 90 that day
+    assert all(score == 0.0 for score in result.ranking.scores[result.scored:])  # the newest after, never among
+    week = trending(store, settings, window="week", at=parse_at("2026-08-21"), limit=10)
+    assert week.asked_at is None and week.notice == ""  # a window with signals is what was asked
+
+
 def test_a_fresh_store_without_signals_lists_by_recency(new_db) -> None:
     s = open_store(new_db("fresh"))
     s.ingest(Page(records=[paper("2501.00001", "2025-01-02", []), paper("2501.00002", "2025-01-03", [])]))
     result = trending(s, Settings(environ={}), window="day", at=parse_at("2025-02-01"), limit=5)
     assert result.ranking.ids == ["2501.00002", "2501.00001"] and result.filled == 2
+    assert result.notice == "No signals changed in this day, nor before it: the newest papers."
     s.close()
 
 

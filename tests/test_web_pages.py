@@ -9,6 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from web_support import HOSTILE_ID, web_settings
 
+from papertide.model import Page, Signal, make_record
+from papertide.store import open_store
 from papertide.web.app import create_app
 from papertide.web.text import plain, rich, safe_url, snippet, sparkline
 
@@ -73,6 +75,31 @@ def test_trending_page_lists_cards_with_tabs_and_sparklines(web_client: TestClie
     assert 'rel="next"' in html and "page=2" in html
     assert "max-age" in response.headers["cache-control"]
     assert_no_injected_markup(html)
+
+
+def test_trending_never_lists_papers_without_signals_among_those_with(web_client: TestClient) -> None:
+    html = web_client.get("/", params={"window": "day"}).text
+    trending, newest = html.split('<h2 class="section" id="newest">Newest papers, without new signals</h2>')
+    assert len(card_titles(trending)) == 3 and "▲" in trending.split('class="cards"', 1)[1]
+    assert card_titles(newest) and 'class="notice"' not in html  # today has signals: no notice
+
+
+def test_trending_says_when_its_window_has_no_signals(tmp_path) -> None:
+    db = str(tmp_path / "old.db")
+    store = open_store(db)
+    store.ingest(Page(records=[
+        make_record(id="2608.00001", source="files", title="Old favourite", published="2026-08-01",
+                    signals=[Signal("upvotes", 5, "2026-08-19T10:00:00+00:00", "hf-daily"),
+                             Signal("upvotes", 163, "2026-08-20T10:00:00+00:00", "hf-daily")]),
+        make_record(id="2608.00002", source="files", title="Fresh but quiet", published="2026-08-25")]))
+    store.close()
+    with TestClient(create_app(web_settings(db))) as client:
+        html = client.get("/").text
+    notice = html.index('<p class="notice" role="status">No signals changed in the day up to ')
+    assert "trending as of Aug 20, 2026, the newest signals.</p>" in html
+    assert notice < html.index('<h2 class="title">')  # said above the list, not below it
+    assert card_titles(html) == ["2608.00001", "2608.00002"]
+    assert html.index("Newest papers, without new signals") < html.index("/papers/2608.00002")
 
 
 def test_trending_category_filter_and_bad_window(web_client: TestClient) -> None:

@@ -21,6 +21,22 @@ class TrendingResult:
     at: datetime
     ranking: Ranking
     filled: int = 0     # how many of the papers came from the recency fill
+    asked_at: datetime | None = None  # set when ``at`` moved back: the asked window had no signals
+
+    @property
+    def scored(self) -> int:
+        """How many papers gained signals in the window (the rest are the recency fill)."""
+        return len(self.ranking.ids) - self.filled
+
+    @property
+    def notice(self) -> str:
+        """What the list is, when it is not simply what was asked for."""
+        if self.asked_at is not None:
+            return (f"No signals changed in the {self.window} up to {self.asked_at:%b %-d, %Y}; "
+                    f"trending as of {self.at:%b %-d, %Y}, the newest signals.")
+        if not self.scored:
+            return f"No signals changed in this {self.window}, nor before it: the newest papers."
+        return ""
 
 
 def _bound(moment: datetime) -> str:
@@ -38,8 +54,11 @@ TopicSearch = Callable[[str, Filters, int], Iterable[str]]
 
 def trending(store: Store, settings: Settings, *, window: str = "day", at: datetime | None = None,
              topic: str | None = None, categories: list[str] | None = None, limit: int = 20,
-             params: TrendingParams | None = None, topic_search: TopicSearch | None = None) -> TrendingResult:
-    """The trending papers as of ``at`` from the observations known then.
+             params: TrendingParams | None = None, topic_search: TopicSearch | None = None,
+             fall_back: bool = True, fill: bool = True) -> TrendingResult:
+    """The trending papers as of ``at`` from the observations known then; with ``fill``, the
+    newest papers after them (never among them). A window without any signal change falls back
+    (``fall_back``) to the newest window that has some, and ``asked_at`` says it did.
 
     ``topic`` keeps the top ``trending_topic_limit`` hits of a search, by default a
     keyword search; ``topic_search`` runs another mode (the command passes its own).
@@ -54,9 +73,19 @@ def trending(store: Store, settings: Settings, *, window: str = "day", at: datet
         allowed = set(run(topic, Filters(categories=list(categories)), int(settings.trending_topic_limit)))
     deltas = store.signal_deltas(_bound(start), _bound(at), categories, allowed)
     result = TrendingResult(window, at, score_papers(deltas, at=at.date(), params=params, limit=limit))
-    if len(result.ranking.ids) < limit:
+    if not result.ranking.ids and fall_back:
+        # Nothing moved in the window (the sources have not been synced for a while): show the
+        # newest window that has signals, and say so, rather than the newest papers as if trending.
+        latest = store.latest_signal_at(_bound(start), categories)
+        if latest:
+            earlier = trending(store, settings, window=window, at=parse_at(latest), topic=topic,
+                               categories=categories, limit=limit, params=params, topic_search=topic_search,
+                               fall_back=False, fill=False)
+            if earlier.scored:
+                earlier.asked_at, result = at, earlier
+    if fill and len(result.ranking.ids) < limit:
         # Fewer than `limit` papers scored, so every scored paper is already listed.
-        _fill_by_recency(store, result, limit, categories, allowed, params)
+        _fill_by_recency(store, result, limit, categories, allowed, params, result.asked_at or at)
     return result
 
 
@@ -67,10 +96,10 @@ def _keyword_ids(store: Store, query: str, filters: Filters, limit: int) -> list
 
 
 def _fill_by_recency(store: Store, result: TrendingResult, limit: int, categories: list[str],
-                     allowed: set[str] | None, params: TrendingParams) -> None:
+                     allowed: set[str] | None, params: TrendingParams, at: datetime) -> None:
     """Add papers without a positive score, newest published first (up to ``at``)."""
     listed = set(result.ranking.ids)
-    until = result.at.date().isoformat()
+    until = at.date().isoformat()
     if allowed is None:
         # At most len(listed) of the newest `limit` are listed already: enough remain.
         rows = store.recent(Filters(categories=categories, until=until), limit)

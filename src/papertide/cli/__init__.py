@@ -337,7 +337,8 @@ def index(obj: Context, embedder: str | None, as_json: bool) -> None:
 def reindex(obj: Context, keyword: bool, vectors: bool) -> None:
     """Rebuild the keyword index (and with --vectors the paper vectors) from the store, and give
     papers stored by an older papertide the keys that link preprints to journal versions."""
-    click.echo(f"reindex: {obj.store.rekey_papers():,} paper keys added")
+    if added := obj.store.rekey_papers():
+        click.echo(f"reindex: {added:,} paper keys added (papers stored before keys existed)")
     if keyword:
         click.echo(f"reindex: keyword index rebuilt, {obj.store.reindex_keyword():,} papers")
     if vectors:

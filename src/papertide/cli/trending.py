@@ -27,6 +27,8 @@ def show_trending(store: Store, settings: Settings, *, window: str, at: str | No
     about = f" about {topic!r}" if topic else ""
     click.echo(f"Trending{about}: the last {days} day(s) up to {result.at.isoformat()}"
                + (f"; {result.filled} without signals listed by recency" if result.filled else ""))
+    if result.notice:
+        click.echo(result.notice)
     if not result.ranking.ids:
         click.echo("No papers published by then. Import or sync some first (`papertide sync`).")
     rank = 0
@@ -34,6 +36,8 @@ def show_trending(store: Store, settings: Settings, *, window: str, at: str | No
         paper = papers.get(pid)
         if paper is None:
             continue
+        if rank == result.scored and result.filled:
+            click.echo("Newest papers, without new signals:")
         rank += 1
         click.echo(f"{rank:>3}. {click.style(paper.title, bold=True)}")
         shown = f"score {score:.3f}" if why.contributions else "no signals yet (by recency)"
@@ -81,7 +85,9 @@ def trending_json(result: TrendingResult, papers: dict[str, StoredPaper], topic:
             "signals": {c.kind: {"source": c.source, "before": c.before, "after": c.after, "gain": c.gain,
                                  "weight": c.weight, "contribution": c.value} for c in why.contributions},
         })
-    return {"window": result.window, "at": result.at.isoformat(), "topic": topic, "results": results}
+    return {"window": result.window, "at": result.at.isoformat(), "topic": topic,
+            "asked_at": result.asked_at.isoformat() if result.asked_at else None, "notice": result.notice,
+            "results": results}
 
 
 def run_stars(store: Store, settings: Settings, *, limit: int, as_json: bool) -> None:

@@ -100,14 +100,15 @@ class TopicFinder:
         return embedder
 
     def _trending(self, topic: Topic, window: str) -> TopicHits:
-        hits = _trending_ids(self.store, self.settings, list(topic.categories), window, self.at, TOPIC_LIMIT * 2)
+        hits, note = _trending_ids(self.store, self.settings, list(topic.categories), window, self.at,
+                                   TOPIC_LIMIT * 2)
         oldest = self.oldest
         if oldest is not None:
             missing = [pid for pid, _ in hits if pid not in self.published]
             if missing:
                 self.published.update(self.store.published_dates(missing))
             hits = [(pid, s) for pid, s in hits if self.published.get(pid, "") >= oldest]
-        return TopicHits(topic, hits[:TOPIC_LIMIT])
+        return TopicHits(topic, hits[:TOPIC_LIMIT], note=note)
 
 
 def by_meaning(store: Any, embedder: Any, mode: str, query: str, keyword_hits: list[tuple[str, float]],
@@ -133,11 +134,10 @@ def by_meaning(store: Any, embedder: Any, mode: str, query: str, keyword_hits: l
 
 
 def _trending_ids(store: Any, settings: Settings, categories: list[str], window: str, at: datetime,
-                  limit: int) -> list[tuple[str, float]]:
-    """Trending papers as of ``at``, best first; the newest papers when there is no trending module."""
-    try:
-        from papertide.app.trending import trending
-    except ImportError:  # pragma: no cover - trending ships with papertide; kept for partial installs
-        return store.recent(Filters(categories=categories), limit)
-    result = trending(store, settings, window=window, at=at, categories=categories, limit=limit)
-    return list(zip(result.ranking.ids, result.ranking.scores, strict=True))
+                  limit: int) -> tuple[list[tuple[str, float]], str]:
+    """Papers that gained signals in the window up to ``at``, best first (never padded with
+    papers that did not), and a note when the window had none and an earlier one is shown."""
+    from papertide.app.trending import trending
+
+    result = trending(store, settings, window=window, at=at, categories=categories, limit=limit, fill=False)
+    return list(zip(result.ranking.ids, result.ranking.scores, strict=True)), result.notice

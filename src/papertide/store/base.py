@@ -129,6 +129,9 @@ class Store(Protocol):
 
         Only papers in any of ``categories`` and, if given, among ``ids``."""
 
+    def latest_signal_at(self, before: str, categories: list[str] | None = None) -> str | None:
+        """When the newest signal observed before ``before`` (ISO text) was; None if none."""
+
     def published_dates(self, ids: Iterable[str]) -> dict[str, str]:
         """Published day of each paper (missing ids left out)."""
 

@@ -58,6 +58,16 @@ class SignalsMixin:
         # plain tuples: a month can be tens of thousands of rows
         return [SignalDelta(*row) for row in self._tuples(sql, params)]
 
+    def latest_signal_at(self, before: str, categories: list[str] | None = None) -> str | None:
+        """When the newest signal observed before ``before`` was, of a paper in any of
+        ``categories``; None when there is none."""
+        sql, params = "SELECT max(s.observed_at) FROM signals s", [before]
+        if categories:
+            match, more = category_match("c.category", categories)
+            sql += f" JOIN paper_categories c ON c.pk = s.pk AND {match}"
+            params = [*more, before]
+        return self.db.execute(sql + " WHERE s.observed_at < ?", params).fetchone()[0]
+
     def _papers_hint(self) -> str:
         return ""
 

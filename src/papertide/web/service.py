@@ -68,6 +68,7 @@ class ResultPage:
     took_ms: float = 0.0
     window: str = ""
     at: str = ""
+    scored: int | None = None  # trending: the first this many cards gained signals, the rest are the newest
 
 
 class TTLCache:
@@ -312,18 +313,21 @@ class Site:
         ranked = self.cache.get(key)
         if ranked is None:
             ranked = self.cache.put(key, self._trending(window, filters.categories, depth))
-        hits, at = ranked
+        hits, at, notice, scored = ranked
         page = hits[offset:offset + limit]
         more = len(hits) > offset + limit
-        return ResultPage(self.cards(page), offset, limit, offset + limit if more else None, window=window, at=at)
+        return ResultPage(self.cards(page), offset, limit, offset + limit if more else None, window=window, at=at,
+                          notice=notice, scored=max(0, scored - offset))
 
-    def _trending(self, window: str, categories: list[str], limit: int) -> tuple[list[tuple[str, float]], str]:
-        """The adapter to issue 4's ranking: (id, score) best first, and the moment it is for."""
+    def _trending(self, window: str, categories: list[str], limit: int
+                  ) -> tuple[list[tuple[str, float]], str, str, int]:
+        """The trending ranking: (id, score) best first, the moment it is for, a notice when that
+        is not now, and how many papers have signals (the rest are the newest papers)."""
         from papertide.app.trending import trending
 
         result = trending(self.store, self.settings, window=window, categories=categories, limit=limit)
         at = result.at.isoformat() if isinstance(result.at, datetime) else str(result.at)
-        return list(zip(result.ranking.ids, result.ranking.scores)), at
+        return list(zip(result.ranking.ids, result.ranking.scores)), at, result.notice, result.scored
 
     # -- one paper -----------------------------------------------------------------
     def paper(self, paper_id: str) -> StoredPaper:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -10,7 +11,8 @@ from fastapi.testclient import TestClient
 from web_support import HOSTILE_ID, web_settings
 
 from papertide.model import Page, Signal, make_record
-from papertide.store import open_store
+from papertide.query import parse_query
+from papertide.store import Filters, open_store
 from papertide.web.app import create_app
 from papertide.web.text import plain, rich, safe_url, snippet, sparkline
 
@@ -102,6 +104,21 @@ def test_trending_says_when_its_window_has_no_signals(tmp_path) -> None:
     assert html.index("Newest papers, without new signals") < html.index("/papers/2608.00002")
 
 
+def test_trending_by_topic(web_client: TestClient, web_seed: dict) -> None:
+    store = open_store(web_seed["db"])
+    try:
+        trending_paper = store.get(web_seed["trending_id"])
+    finally:
+        store.close()
+    word = max((w for w in re.findall(r"[A-Za-z]{7,}", trending_paper.title)), key=len).lower()
+    html = web_client.get("/", params={"topic": word, "window": "week"}).text
+    assert f"Trending papers about “{word}”" in html and 'name="topic" value="' + word in html
+    assert card_titles(html)[0] == web_seed["trending_id"]
+    assert "topic=" + word in html.split('aria-label="Window"', 1)[1].split("</nav>", 1)[0]  # tabs keep it
+    none = web_client.get("/", params={"topic": "qwxzptv"}).text
+    assert "No papers about “qwxzptv”" in none and card_titles(none) == []
+
+
 def test_trending_category_filter_and_bad_window(web_client: TestClient) -> None:
     html = web_client.get("/", params={"window": "month", "category": "cs.CL"}).text
     assert '<option value="cs.CL" selected>' in html
@@ -119,6 +136,46 @@ def test_search_page_keeps_the_query_marks_terms_and_pages(web_client: TestClien
     page2 = web_client.get("/search", params={"q": "image segmentation", "category": "cs.CV", "page": 2}).text
     assert set(card_titles(html)).isdisjoint(card_titles(page2)) and 'rel="prev"' in page2
     assert "/feeds/search.atom?q=image+segmentation" in html
+
+
+def _facet(html: str, label: str) -> dict[str, tuple[str, int]]:
+    """A facet's values: value -> (link, count)."""
+    section = html.split(f'<section class="facet" aria-label="{label}">', 1)[1].split("</section>", 1)[0]
+    return {text: (unescape(href), int(n.replace(",", ""))) for href, text, n in
+            re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a> <span class="n">([\d,]+)</span>', section)}
+
+
+def test_search_page_counts_sorts_and_narrows_by_facets(web_client: TestClient, web_seed: dict) -> None:
+    html = web_client.get("/search", params={"q": "segmentation"}).text
+    total = int(re.search(r'<strong class="total">([\d,]+) results</strong>', html).group(1).replace(",", ""))
+    store = open_store(web_seed["db"])
+    try:
+        assert total == store.keyword_count(parse_query("segmentation"), Filters())  # all matches, not a page
+    finally:
+        store.close()
+    assert total > 20 and len(card_titles(html)) == 20
+    categories, years, sources = _facet(html, "Category"), _facet(html, "Year"), _facet(html, "Source")
+    assert categories["cs.CV"][1] >= categories.get("cs.CL", ("", 0))[1] and "arxiv-oai" not in categories
+    assert set(sources) == {"file:arxiv", "file:hf"} and sum(n for _, n in sources.values()) >= 20
+    link, count = sources["file:hf"]
+    assert f'<strong class="total">{count:,} result' in web_client.get(link).text
+    link, count = years["2025"]
+    narrowed = web_client.get(link).text  # a year narrows to that year and says how many remain
+    assert f'<strong class="total">{count:,} result' in narrowed and 'aria-current="true" class="on">2025' in narrowed
+    assert all(day.startswith("2025") for day in re.findall(r'<time datetime="(\d{4})', narrowed))
+    code_link, with_code = _facet(html, "Code")["has code"]
+    coded = web_client.get(code_link).text
+    assert f"{with_code:,} result" in coded and coded.count('class="badge code"') == len(card_titles(coded))
+
+    newest = web_client.get("/search", params={"q": "segmentation", "sort": "newest"}).text
+    days = re.findall(r'<article class="card">.*?<time datetime="([\d-]+)"', newest, re.S)
+    assert days == sorted(days, reverse=True) and '<strong aria-current="true">newest</strong>' in newest
+    assert "sort=newest" in re.search(r'<a rel="next" href="([^"]+)"', newest).group(1)  # the next page keeps it
+
+
+def test_the_site_searches_by_keyword_where_there_are_no_vectors(web_client: TestClient) -> None:
+    html = web_client.get("/search", params={"q": "segmentation"}).text
+    assert '<option value="keyword" selected>' in html and " · keyword · " in html
 
 
 def test_search_page_without_results_helps(web_client: TestClient) -> None:

@@ -112,11 +112,11 @@ def _apply_field(query: ParsedQuery, name: str, value: str, quoted: bool) -> boo
         return True
     if name in ("category", "cat"):
         for cat in re.split(r"[,\s]+", value.strip()):
-            if re.fullmatch(r"[A-Za-z\-]+(\.[A-Za-z\-]+)?", cat):
+            if re.fullmatch(r"[A-Za-z\-]+(\.[A-Za-z0-9\-]+)?", cat):
                 query.categories.append(cat)
         return True
     if name == "source":
-        query.sources += [s for s in re.split(r"[,\s]+", value.strip().lower()) if re.fullmatch(r"[a-z][a-z\-]*", s)]
+        query.sources += [s for s in re.split(r"[,\s]+", value.strip().lower()) if re.fullmatch(r"[a-z][a-z\-:]*", s)]
         return True
     if name in ("since", "until"):
         day = parse_date(value, end=name == "until")

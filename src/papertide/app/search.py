@@ -37,6 +37,12 @@ def merged_filters(parsed: ParsedQuery, filters: Filters | None) -> Filters:
     )
 
 
+def count(store: Store, query: str, filters: Filters | None = None) -> int:
+    """How many papers a keyword search matches in all."""
+    parsed = parse_query(query)
+    return store.keyword_count(parsed, merged_filters(parsed, filters))
+
+
 def check_categories(categories: list[str], known: dict[str, int]) -> None:
     """UnknownCategory naming the first category (or archive, as 'q-bio') that no stored paper has."""
     names = {c.lower() for c in known} | {c.split(".", 1)[0].lower() for c in known}
@@ -47,12 +53,13 @@ def check_categories(categories: list[str], known: dict[str, int]) -> None:
 
 
 def search(store: Store, query: str, *, filters: Filters | None = None, limit: int = 20,
-           mode: str = "keyword", window: tuple[int, int] | None = None) -> SearchResult:
+           mode: str = "keyword", window: tuple[int, int] | None = None, newest: bool = False) -> SearchResult:
     """Run a query. Any string is valid: the worst a query can do is match nothing.
-    ``window``: only papers whose position is in (lo, hi] (a digest's new papers)."""
+    ``window``: only papers whose position is in (lo, hi] (a digest's new papers); ``newest``:
+    the matches newest first instead of best first."""
     started = time.perf_counter()
     parsed = parse_query(query)
-    hits = store.keyword_search(parsed, merged_filters(parsed, filters), limit, window)
+    hits = store.keyword_search(parsed, merged_filters(parsed, filters), limit, window, newest=newest)
     took = (time.perf_counter() - started) * 1000
     return SearchResult(query=query, mode=mode, hits=hits, took_ms=took,
                         terms=list(dict.fromkeys([*parsed.words, *(w for p in parsed.phrases for w in p)])))

@@ -27,7 +27,7 @@ MAX_TOPICS = 50
 MAX_PAPERS = 100
 _LABEL = r"[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?"  # one part of a domain name
 _EMAIL = re.compile(r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$")
-_CATEGORY = re.compile(r"^[A-Za-z\-]+(\.[A-Za-z\-]+)?$")
+_CATEGORY = re.compile(r"^[A-Za-z\-]+(\.[A-Za-z0-9\-]+)?$")
 
 
 @dataclass

@@ -102,9 +102,19 @@ class Store(Protocol):
         """Rebuild the keyword index from the papers; how many it holds."""
 
     def keyword_search(self, query: ParsedQuery, filters: Filters, limit: int,
-                       window: tuple[int, int] | None = None) -> list[tuple[str, float]]:
+                       window: tuple[int, int] | None = None, newest: bool = False) -> list[tuple[str, float]]:
         """(id, score) best first; higher is better. ``window``: only papers whose position
         (``paper_watermark``) is in (lo, hi]. A query without text lists by date."""
+
+    def keyword_count(self, query: ParsedQuery, filters: Filters) -> int:
+        """How many papers match a query (what ``keyword_search`` ranks, all of them)."""
+
+    def facet_counts(self, ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Of these papers: how many have each category, year, source, and code
+        (``{"category": {...}, "year": {...}, "source": {...}, "code": {"yes": n}}``)."""
+
+    def with_code(self, ids: Iterable[str]) -> set[str]:
+        """Which of these papers link to code."""
 
     def doc_freqs(self, words: list[str]) -> dict[str, int]:
         """How many papers hold each word, as the keyword index analyses it."""

@@ -255,12 +255,15 @@ class KeywordIndex:
     def searcher(self) -> tantivy.Searcher:
         return self.index.searcher()
 
-    def search(self, query: tantivy.Query, limit: int, searcher: tantivy.Searcher | None = None
-               ) -> list[tuple[str, float]]:
-        """(id, score) best first."""
+    def search(self, query: tantivy.Query, limit: int, searcher: tantivy.Searcher | None = None,
+               newest: bool = False) -> list[tuple[str, float]]:
+        """(id, score) best first; with ``newest``, (id, 0.0) newest published first."""
         if limit <= 0:
             return []
         searcher = searcher or self.index.searcher()
+        if newest:
+            hits = searcher.search(query, limit, count=False, order_by_field="day").hits
+            return [(searcher.doc(address)["id"][0], 0.0) for _, address in hits]
         hits = searcher.search(query, limit, count=False).hits
         return [(searcher.doc(address)["id"][0], float(score)) for score, address in hits]
 

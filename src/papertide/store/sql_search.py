@@ -125,13 +125,22 @@ class SearchMixin:
 
     # -- searching ---------------------------------------------------------------------
     def keyword_search(self, query: ParsedQuery, filters: Filters, limit: int,
-                       window: tuple[int, int] | None = None) -> list[tuple[str, float]]:
+                       window: tuple[int, int] | None = None, newest: bool = False) -> list[tuple[str, float]]:
         index = self._fresh_index()
         searcher = index.searcher()
         found = keyword_query.build(query, filters, window, doc_freq=lambda t: searcher.doc_freq("text", t))
         if found is None:
             return self.recent(filters, limit, window)
-        return index.search(found, limit, searcher)
+        return index.search(found, limit, searcher, newest=newest)
+
+    def keyword_count(self, query: ParsedQuery, filters: Filters) -> int:
+        """How many papers match (all of them, not a page)."""
+        searcher = self._fresh_index().searcher()
+        found = keyword_query.build(query, filters, doc_freq=lambda t: searcher.doc_freq("text", t))
+        if found is None:
+            where, params = _filter_sql(filters)
+            return self.db.execute(f"SELECT count(*) FROM papers p WHERE TRUE {where}", params).fetchone()[0]
+        return searcher.search(found, 1, count=True).count
 
     def doc_freqs(self, words: list[str]) -> dict[str, int]:
         """How many papers hold each word in their title or abstract (as the index analyses it)."""

@@ -34,3 +34,30 @@ class WebMixin:
             for pid, kind, observed_at, value in rows:
                 history.setdefault(pid, {}).setdefault(kind, []).append((observed_at, float(value)))
         return history
+
+    def facet_counts(self, ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Of these papers: how many have each category, year, source, and code links."""
+        ids = list(dict.fromkeys(ids))
+        found: dict[str, dict[str, int]] = {"category": {}, "year": {}, "source": {}, "code": {}}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            pks = f"(SELECT pk FROM papers WHERE id IN ({marks}))"
+            for facet, sql in (
+                    ("category", f"SELECT category, count(*) FROM paper_categories WHERE pk IN {pks} GROUP BY category"),
+                    ("year", f"SELECT substr(published, 1, 4), count(*) FROM papers WHERE id IN ({marks}) "
+                             "AND published != '' GROUP BY substr(published, 1, 4)"),
+                    ("source", f"SELECT source, count(*) FROM provenance WHERE pk IN {pks} GROUP BY source"),
+                    ("code", f"SELECT 'yes', count(*) FROM papers WHERE id IN ({marks}) AND links LIKE '%\"code\"%'")):
+                for value, count in self.db.execute(sql, chunk).fetchall():
+                    if count:
+                        found[facet][value] = found[facet].get(value, 0) + count
+        return found
+
+    def with_code(self, ids: Iterable[str]) -> set[str]:
+        """Which of these papers link to code."""
+        out: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            marks = ",".join("?" * len(chunk))
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM papers WHERE id IN ({marks}) AND links LIKE '%\"code\"%'", chunk).fetchall())
+        return out

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1", tags=["api"])
 
 # The schema says exactly what the code accepts: what it allows is never refused, and the reverse.
 DAY_PATTERN = r"^[1-9][0-9]{3}(-(0?[1-9]|1[0-2])(-(0?[1-9]|[12][0-9]|3[01]))?)?$"
-CATEGORY_PATTERN = r"^[A-Za-z][A-Za-z-]{0,15}(\.[A-Za-z-]{1,10})?$"
+CATEGORY_PATTERN = r"^[A-Za-z][A-Za-z-]{0,15}(\.[A-Za-z0-9-]{1,80})?$"
 EMAIL_PATTERN = r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 
 

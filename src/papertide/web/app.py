@@ -44,8 +44,30 @@ def templates() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.globals.update(bibtex=bibtex, link_label=link_label, rich=text.rich, rich_paragraphs=text.rich_paragraphs, plain=text.plain,
                        sparkline=text.sparkline, compact=text.compact, preview=text.preview, safe_url=text.safe_url,
-                       version=__version__, qs=_query_string)
+                       version=__version__, qs=_query_string, facet_link=_facet_link, facet_on=_facet_on)
     return env
+
+
+def _facet_link(params: dict[str, Any], name: str, value: str) -> str:
+    """The search's query string with one facet value switched on or off (back to page 1)."""
+    changed = {k: v for k, v in params.items() if k != "page"}
+    if name == "year":
+        on = changed.get("since") == value and changed.get("until") == value
+        changed["since"], changed["until"] = ("", "") if on else (value, value)
+    elif name == "code":
+        changed["code"] = "" if changed.get("code") else "1"
+    else:
+        chosen = list(changed.get(name) or [])
+        changed[name] = [v for v in chosen if v != value] if value in chosen else [*chosen, value]
+    return _query_string(**changed)
+
+
+def _facet_on(params: dict[str, Any], name: str, value: str) -> bool:
+    if name == "year":
+        return params.get("since") == value and params.get("until") == value
+    if name == "code":
+        return bool(params.get("code"))
+    return value in (params.get(name) or [])
 
 
 def _query_string(**params: Any) -> str:

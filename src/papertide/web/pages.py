@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from papertide.errors import BadInput
 from papertide.web import subscriptions
 from papertide.web.security import CSRF_COOKIE, CSRF_MAX_AGE, client_of
-from papertide.web.service import MAX_OFFSET, MODES, WINDOWS, Site, make_filters
+from papertide.web.service import FACET_DEPTH, MAX_OFFSET, MODES, SORTS, WINDOWS, Site, make_filters
 
 router = APIRouter(include_in_schema=False)
 MAX_PAGE_NUMBER = 50
@@ -55,43 +55,51 @@ def _pages(page_number: int, has_next: bool, params: dict[str, Any]) -> dict[str
 
 
 @router.get("/", response_class=HTMLResponse)
-def trending_page(request: Request, window: str = "day", category: Many = [], page: PageNumber = 1) -> Response:
-    """Trending papers; the rendered page is cached like the list behind it."""
+def trending_page(request: Request, window: str = "day", category: Many = [], topic: Text = "",
+                  page: PageNumber = 1) -> Response:
+    """Trending papers, overall or about a topic (a keyword search); the rendered page is
+    cached like the list behind it."""
     site = _site(request)
     if window not in WINDOWS:
         window = "day"
-    key = ("page:/", window, tuple(category), page)
+    topic = topic.strip()[:200]
+    key = ("page:/", window, tuple(category), topic, page)
     html = site.cache.get(key)
     if html is None:
         offset = min((page - 1) * site.page_size, MAX_OFFSET)
-        result = site.trending(window, category, offset, site.page_size)
-        pages = _pages(page, bool(result.next_offset), {"window": window, "category": category})
+        result = site.trending(window, category, offset, site.page_size, topic=topic)
+        pages = _pages(page, bool(result.next_offset), {"window": window, "category": category, "topic": topic})
         rendered = render(request, "trending.html", window=window, result=result, selected_categories=category,
-                          pages=pages)
+                          pages=pages, topic=topic)
         html = site.cache.put(key, rendered.body)
     return HTMLResponse(html, headers={"Cache-Control": "public, max-age=30"})
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, q: Text = "", mode: str = "keyword", category: Many = [],
+def search_page(request: Request, q: Text = "", mode: str = "", category: Many = [],
                 since: Annotated[str, Query(max_length=10)] = "", until: Annotated[str, Query(max_length=10)] = "",
-                page: PageNumber = 1) -> Response:
-    """The search box and its results; a bad filter is shown next to the form, not as an error page."""
+                source: Many = [], code: bool = False, sort: str = "relevance", page: PageNumber = 1) -> Response:
+    """The search box and its results, with a total, a sort and facets to narrow them; a bad
+    filter is shown next to the form, not as an error page. The mode is hybrid where the store
+    has vectors, unless another is chosen."""
     site = _site(request)
-    form = {"q": q, "mode": mode if mode in MODES else "keyword", "category": category, "since": since,
-            "until": until}
+    form = {"q": q, "mode": mode if mode in MODES else site.default_mode(), "category": category, "since": since,
+            "until": until, "source": source, "code": "1" if code else "", "sort": sort if sort in SORTS else
+            "relevance"}
     context: dict[str, Any] = {"form": form, "selected_categories": category, "result": None, "error": ""}
     if not q.strip():
         return render(request, "search.html", **context)
     site.limiter.check("search", client_of(request.scope))
     try:
         offset = min((page - 1) * site.page_size, MAX_OFFSET)
-        result = site.search(q, mode=form["mode"], filters=make_filters(category, since or None, until or None),
-                             offset=offset, limit=site.page_size, strict=False)
+        result = site.search(q, mode=form["mode"], filters=make_filters(category, since or None, until or None, source),
+                             offset=offset, limit=site.page_size, strict=False, sort=form["sort"], code=code,
+                             facets=True)
     except BadInput as exc:
         return render(request, "search.html", status=400, **{**context, "error": str(exc)})
-    params = {k: v for k, v in form.items() if v}
-    return render(request, "search.html", **{**context, "result": result, "pages": _pages(
+    params = {k: v for k, v in form.items() if v and not (k == "sort" and v == "relevance")}
+    return render(request, "search.html", **{**context, "result": result, "params": params,
+                                             "facet_depth": FACET_DEPTH, "pages": _pages(
         page, bool(result.next_offset), params), "feed_query": urlencode({"q": q, "category": category},
                                                                         doseq=True)})
 

@@ -31,11 +31,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("papertide.web")
 MODES = ("keyword", "semantic", "hybrid")
+SORTS = ("relevance", "newest")
+FACET_DEPTH = 500  # the best matches whose categories, years, sources and code links a search page counts
 WINDOWS = ("day", "week", "month")
 CARD_SIGNALS = ("upvotes", "github_stars", "comments")
 MAX_PAGE = 100
 MAX_OFFSET = 1000
-_CATEGORY = re.compile(r"^[A-Za-z][A-Za-z\-]{0,15}(?:\.[A-Za-z\-]{1,10})?$")
+_SOURCE = re.compile(r"^[a-z][a-z\-:]{0,30}$")
+_CATEGORY = re.compile(r"^[A-Za-z][A-Za-z\-]{0,15}(?:\.[A-Za-z0-9\-]{1,80})?$")
 
 
 @dataclass
@@ -69,6 +72,10 @@ class ResultPage:
     window: str = ""
     at: str = ""
     scored: int | None = None  # trending: the first this many cards gained signals, the rest are the newest
+    total: int | None = None   # search: how many papers match (at least this many unless total_exact)
+    total_exact: bool = True
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    sort: str = "relevance"
 
 
 class TTLCache:
@@ -120,7 +127,7 @@ class SerializedStore:
 
 
 def make_filters(categories: list[str] | None = None, since: str | None = None,
-                 until: str | None = None) -> Filters:
+                 until: str | None = None, sources: list[str] | None = None) -> Filters:
     """Filters from request parameters; BadInput names the parameter that is wrong."""
     cats = [c.strip() for c in categories or [] if c and c.strip()]
     if len(cats) > 10:
@@ -134,7 +141,10 @@ def make_filters(categories: list[str] | None = None, since: str | None = None,
         if value and day is None:
             raise BadInput(f"{name} {value[:20]!r} is not a date like 2025, 2025-03 or 2025-03-18")
         days.append(day)
-    return Filters(categories=cats, since=days[0], until=days[1])
+    names = [s.strip().lower() for s in sources or [] if s and s.strip()]
+    if len(names) > 10 or any(not _SOURCE.match(s) for s in names):
+        raise BadInput("source must be a source's name, like arxiv-oai or medrxiv")
+    return Filters(categories=cats, since=days[0], until=days[1], sources=names)
 
 
 def check_page(offset: int, limit: int) -> None:
@@ -239,14 +249,24 @@ class Site:
                     self._embedder_failed = True
         return self._embedder
 
+    def default_mode(self) -> str:
+        """Hybrid where this store has vectors (measured never worse than keyword on the dev
+        sets: docs/benchmarks.md), else keyword."""
+        return "hybrid" if "hybrid" in self.modes() else "keyword"
+
     def search(self, query: str, *, mode: str = "keyword", filters: Filters | None = None, offset: int = 0,
-               limit: int | None = None, strict: bool = True) -> ResultPage:
+               limit: int | None = None, strict: bool = True, sort: str = "relevance", code: bool = False,
+               facets: bool = False) -> ResultPage:
         """One page of results. An unavailable mode raises ModeUnavailable when ``strict``,
-        else falls back to keyword search with a notice."""
+        else falls back to keyword search with a notice. ``sort`` 'newest' lists the matches
+        newest first; ``code`` keeps papers with code; ``facets`` counts the categories, years,
+        sources and code links of the best FACET_DEPTH matches."""
         from papertide.app.hybrid import HybridParams, search_modes
-        from papertide.app.search import search
+        from papertide.app.search import count, search
 
         limit = limit or self.page_size
+        if sort not in SORTS:
+            raise BadInput(f"sort must be one of {', '.join(SORTS)}")
         check_page(offset, limit)
         if mode not in MODES:
             raise BadInput(f"mode must be one of {', '.join(MODES)}")
@@ -261,16 +281,31 @@ class Site:
                 raise ModeUnavailable(f"{mode} search is not available on this site yet; use mode=keyword")
             mode, notice = "keyword", message
         params = HybridParams.from_settings(self.settings)
+        depth = max(offset + limit + 1, FACET_DEPTH if (facets or code) else 0)
+        newest = sort == "newest"
         if mode == "keyword":
-            result = search(self.store, query, filters=filters, limit=offset + limit + 1)
+            result = search(self.store, query, filters=filters, limit=depth, newest=newest)
         else:
-            result = search_modes(self.store, query, filters=filters, limit=offset + limit + 1, mode=mode,
+            result = search_modes(self.store, query, filters=filters, limit=depth, mode=mode,
                                   embedder=self.embedder(), params=params)
-        hits = result.hits[offset:offset + limit]
-        more = len(result.hits) > offset + limit
+            if newest:  # the matches by meaning, newest first
+                published = self.store.published_dates([pid for pid, _ in result.hits])
+                result.hits.sort(key=lambda hit: published.get(hit[0], ""), reverse=True)
+        found = result.hits
+        if code:
+            with_code = self.store.with_code([pid for pid, _ in found])
+            found = [hit for hit in found if hit[0] in with_code]
+        if mode == "keyword" and not code:
+            total, exact = count(self.store, query, filters), True
+        else:
+            total, exact = len(found), len(result.hits) < depth
+        counts = self.store.facet_counts([pid for pid, _ in found[:FACET_DEPTH]]) if facets else {}
+        hits = found[offset:offset + limit]
+        more = len(found) > offset + limit
         cards = self.cards(hits, with_snippets=result.terms)
         return ResultPage(cards, offset, limit, offset + limit if more else None, query=query, mode=result.mode,
-                          notice=notice, terms=result.terms, took_ms=result.took_ms)
+                          notice=notice, terms=result.terms, took_ms=result.took_ms, total=total,
+                          total_exact=exact, facets=counts, sort=sort)
 
     def cards(self, hits: list[tuple[str, float]], *, with_snippets: list[str] | None = None) -> list[Card]:
         """Cards for (id, score) hits, in order, with signal history (one query for all)."""
@@ -300,7 +335,7 @@ class Site:
 
     # -- trending ------------------------------------------------------------------
     def trending(self, window: str = "day", categories: list[str] | None = None, offset: int = 0,
-                 limit: int | None = None) -> ResultPage:
+                 limit: int | None = None, topic: str = "") -> ResultPage:
         """A page of the trending list (rank/trending.py), cached for ``web_cache_seconds``."""
         limit = limit or self.page_size
         check_page(offset, limit)
@@ -309,23 +344,24 @@ class Site:
         filters = make_filters(categories)
         self.check_categories(filters.categories)
         depth = ((offset + limit) // 100 + 1) * 100  # cache whole hundreds; pages slice them
-        key = ("trending", window, tuple(filters.categories), depth)
+        topic = topic.strip()[:200]
+        key = ("trending", window, tuple(filters.categories), depth, topic)
         ranked = self.cache.get(key)
         if ranked is None:
-            ranked = self.cache.put(key, self._trending(window, filters.categories, depth))
+            ranked = self.cache.put(key, self._trending(window, filters.categories, depth, topic or None))
         hits, at, notice, scored = ranked
         page = hits[offset:offset + limit]
         more = len(hits) > offset + limit
         return ResultPage(self.cards(page), offset, limit, offset + limit if more else None, window=window, at=at,
                           notice=notice, scored=max(0, scored - offset))
 
-    def _trending(self, window: str, categories: list[str], limit: int
+    def _trending(self, window: str, categories: list[str], limit: int, topic: str | None = None
                   ) -> tuple[list[tuple[str, float]], str, str, int]:
         """The trending ranking: (id, score) best first, the moment it is for, a notice when that
         is not now, and how many papers have signals (the rest are the newest papers)."""
         from papertide.app.trending import trending
 
-        result = trending(self.store, self.settings, window=window, categories=categories, limit=limit)
+        result = trending(self.store, self.settings, window=window, categories=categories, limit=limit, topic=topic)
         at = result.at.isoformat() if isinstance(result.at, datetime) else str(result.at)
         return list(zip(result.ranking.ids, result.ranking.scores)), at, result.notice, result.scored
 

@@ -16,6 +16,10 @@
       if (box) { event.preventDefault(); box.focus(); box.select(); }
     }
   });
+  // On a phone the facets start folded, so the results come first.
+  if (window.matchMedia && window.matchMedia("(max-width: 720px)").matches) {
+    document.querySelectorAll("details.facets").forEach(function (details) { details.open = false; });
+  }
   // An open abstract hides its preview (the <details> element does the opening itself).
   document.querySelectorAll("details.abstract").forEach(function (details) {
     details.addEventListener("toggle", function () {

@@ -4,9 +4,8 @@
         [--embedder all-MiniLM-L6-v2|static] [--weights 0.5 0.6 0.7] [--feedback 0 3 5] [--rrf] \
         [--limit-queries N] [--half 0|1]
 
-Rows: keyword and hybrid with and without the phrase scores of short and long queries
-(``search_phrase_weight``, ``search_long_phrase_weight``), semantic, and hybrid for every
-keyword weight x number of feedback documents (``hybrid_feedback_docs``) asked for. The last line of each
+Rows: keyword, semantic, and hybrid for every keyword weight x number of feedback documents
+(``hybrid_feedback_docs``) asked for. The last line of each
 set says whether the default hybrid beats the best single mode (MRR@10 on
 known-item, nDCG@10 on topical).
 
@@ -26,7 +25,6 @@ from pathlib import Path
 
 from papertide.rank.evaluate import load_jsonl
 from papertide.app.hybrid import HybridParams
-from papertide.rank.keyword import KeywordParams
 from papertide.app.semantic import evaluate_queries, open_embedder
 from papertide.settings import Settings
 from papertide.store import open_store
@@ -41,7 +39,6 @@ def run_set(name: str, db: str, embedder, args: argparse.Namespace) -> list[tupl
     if args.half is not None:
         queries = queries[args.half::2]
     default = HybridParams()
-    no_phrase = KeywordParams(phrase_weight=0.0, long_phrase_weight=0.0)
     rows = []
     store = open_store(db)
 
@@ -50,11 +47,8 @@ def run_set(name: str, db: str, embedder, args: argparse.Namespace) -> list[tupl
         print(f"  {name}: {label} done", file=sys.stderr, flush=True)
 
     try:
-        run("keyword, no phrase scores", "keyword", HybridParams(keyword=no_phrase))
         run("keyword", "keyword", default)
         run("semantic", "semantic", default)
-        run(f"hybrid w={default.keyword_weight}, no phrase scores, no feedback", "hybrid",
-            HybridParams(keyword=no_phrase, feedback_docs=0, candidates=args.candidates))
         for weight in args.weights:
             for docs in args.feedback:
                 label = f"hybrid w={weight}, feedback {docs}" + (

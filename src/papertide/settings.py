@@ -109,7 +109,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(onnxruntime, no torch: fastest, least memory), 'onnx' with the exact ONNX export, each falling "
             "back to torch when there is none; 'torch' always with sentence-transformers."),
     Setting("embed_max_tokens", 256, "Longest text, in model tokens, an embedder reads (title and start of the abstract)."),
-    Setting("hybrid_keyword_weight", 0.8, "Weight of the min-max-normalised keyword score in hybrid search (the rest is cosine)."),
+    Setting("hybrid_keyword_weight", 0.9, "Weight of the min-max-normalised keyword score in hybrid search (the rest is cosine)."),
     Setting("hybrid_candidates", 150, "Candidates taken from each of keyword and semantic search before hybrid fusion."),
     Setting("hybrid_feedback_docs", 0,
             "Hybrid search adds the mean vector of this many top keyword hits to the query vector (0: off)."),

@@ -34,7 +34,7 @@ MODES = ("keyword", "semantic", "hybrid")
 class HybridParams:
     """How hybrid search fuses (defaults tuned on the dev sets; docs/semantic.md)."""
 
-    keyword_weight: float = 0.8
+    keyword_weight: float = 0.9
     candidates: int = 150
     ann_ef: int = 128
     method: str = "convex"   # or "rrf" (reciprocal rank fusion, k = rrf_k), kept for comparison

@@ -158,3 +158,15 @@ def test_long_subjects_become_encoded_words() -> None:
     message = message_from_bytes(data, policy=default_policy)
     assert message["Subject"] == subject
     assert message["List-Unsubscribe"] is None
+
+
+def test_a_digest_card_shows_latex_as_text() -> None:
+    from papertide.digest.render import paper_view
+    from papertide.settings import Settings
+    from papertide.store.base import StoredPaper
+
+    paper = StoredPaper(id="2501.00001", title=r"Na\"ive \emph{Bayes} for ``CT''",
+                        abstract=r"We use \href{https://github.com/a/b}{this code} in M\"unchen.")
+    view = paper_view(Settings(environ={}), paper)
+    assert view["title"] == "Naïve Bayes for “CT”"
+    assert view["snippet"] == "We use this code (https://github.com/a/b) in München."

@@ -347,3 +347,19 @@ def test_api_docs_page_renders_from_the_schema(web_client: TestClient) -> None:
 def test_digest_paper_links_redirect_to_the_paper_page(web_client: TestClient, web_seed: dict) -> None:
     response = web_client.get(f"/paper/{web_seed['history_id']}", follow_redirects=False)
     assert response.status_code == 301 and response.headers["location"] == f"/papers/{web_seed['history_id']}"
+
+
+# -- text from sources ---------------------------------------------------------------------
+def test_latex_in_text_becomes_unicode_and_urls_become_links() -> None:
+    abstract = (r"We \emph{segment} ``hard'' cases for M\"uller et~al.; see \href{https://github.com/a/b}{our code} "
+                r"and \url{https://x.org/data_v2}. Accuracy $\alpha^2 \geq 0.9$, 50\% faster -- really.")
+    html = str(rich(abstract))
+    assert "segment “hard” cases for Müller et al.; see our code (" in html and "50% faster – really." in html
+    assert '<a href="https://github.com/a/b" rel="nofollow noopener noreferrer">https://github.com/a/b</a>' in html
+    assert '<a href="https://x.org/data_v2" rel="nofollow noopener noreferrer">https://x.org/data_v2</a>.' in html
+    assert '<span class="math">α<sup>2</sup> ≥ 0.9</span>' in html and "\\" not in html
+    assert plain(abstract).startswith("We segment “hard” cases for Müller et al.")
+    hostile = str(rich(r"\href{javascript:alert(1)}{click} <b>x</b> https://ok.org/p\"><script>"))
+    assert "<a href=\"javascript" not in hostile and "&lt;b&gt;" in hostile and "<script>" not in hostile
+    assert '<a href="https://ok.org/p"' in hostile
+    assert rich("A plain medRxiv text: ~5 mm at $100.") == "A plain medRxiv text: ~5 mm at $100."  # not LaTeX

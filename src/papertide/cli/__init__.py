@@ -15,6 +15,7 @@ import click
 
 from papertide import __version__, progress
 from papertide.errors import PapertideError
+from papertide.latex import latex_to_text
 from papertide.model import canonical_id
 from papertide.query import parse_query
 from papertide.settings import Settings
@@ -243,7 +244,7 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
 
         click.echo(json.dumps({**asdict(paper), "url": paper.url}, ensure_ascii=False))
         return
-    click.echo(click.style(paper.title, bold=True))
+    click.echo(click.style(latex_to_text(paper.title), bold=True))
     click.echo(", ".join(paper.authors))
     click.echo(f"{paper.id}{'v' + str(paper.version) if paper.version else ''}  published {paper.published}"
                f"{'  updated ' + paper.updated if paper.updated else ''}  {' '.join(paper.categories)}")
@@ -255,7 +256,7 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
             click.echo(f"{label}: {value}")
     click.echo("sources: " + ", ".join(f"{s} ({seen[:10]})" for s, seen in paper.sources.items()))
     click.echo("")
-    click.echo(paper.abstract)
+    click.echo(latex_to_text(paper.abstract))
 
 
 @cli.command()

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from papertide.digest.compose import DigestGroup, Topic
 from papertide.digest.links import paper_link
+from papertide.latex import latex_to_text
 from papertide.model import link_label
 from papertide.settings import Settings
 from papertide.snippets import snippet
@@ -62,8 +63,9 @@ def paper_view(settings: Settings, paper: StoredPaper) -> dict[str, Any]:
     arxiv = ":" not in paper.id
     code = paper.links.get("code") or []
     return {
-        "id": paper.id, "title": paper.title, "authors": authors, "published": paper.published,
-        "categories": " ".join(paper.categories[:3]), "snippet": snippet(paper.abstract, (), _SNIPPET_CHARS),
+        "id": paper.id, "title": latex_to_text(paper.title), "authors": authors, "published": paper.published,
+        "categories": " ".join(paper.categories[:3]),
+        "snippet": snippet(latex_to_text(paper.abstract), (), _SNIPPET_CHARS),
         "page": paper_link(settings, paper.id), "abs": paper.links.get("abs") or paper.url,
         "home": link_label(paper.links.get("abs") or paper.url), "journal": paper.links.get("journal", ""),
         "journal_ref": paper.journal_ref if paper.links.get("journal") else "",

@@ -13,7 +13,8 @@ from typing import Iterable, Sequence
 
 from markupsafe import Markup, escape
 
-from papertide.model import safe_url  # noqa: F401 (the pages' link filter)
+from papertide.latex import latex_to_text
+from papertide.model import safe_url
 from papertide.snippets import snippet, term_pattern  # noqa: F401 (the pages' snippets)
 
 # $$..$$, $..$ and \(..\) spans (not crossing a blank line), an escaped \$ is text.
@@ -40,7 +41,8 @@ _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _BB = re.compile(r"\\mathbb\s*\{?\s*([A-Za-z])\s*\}?")
 _COMMAND = re.compile(r"\\([A-Za-z]+|[%&#_{}$])")
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|(\S))")
-_LATEX_TEXT = re.compile(r"\\(?:emph|textbf|textit|textrm|texttt)\s*\{([^{}]*)\}|\\([%&#_$])")
+# A link in running text, without the punctuation that ends its sentence.
+_URL = re.compile(r"https?://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -86,11 +88,26 @@ def _spans(text: str) -> Iterable[tuple[bool, str]]:
 
 
 def _text_plain(piece: str) -> str:
-    return _LATEX_TEXT.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), piece)
+    """Text outside math: LaTeX (accents, \\emph, quotes, \\href) as Unicode (papertide/latex.py)."""
+    return latex_to_text(piece, math=False)
 
 
 def _marked(piece: str, pattern: re.Pattern[str] | None) -> Markup:
+    """Escaped text with query terms in <mark> and http(s) URLs as links."""
     piece = _text_plain(piece)
+    out, last = [], 0
+    for m in _URL.finditer(piece) if "://" in piece else ():
+        url = safe_url(m.group(0))
+        if not url:
+            continue
+        out.append(_terms_marked(piece[last:m.start()], pattern))
+        out.append(Markup('<a href="%s" rel="nofollow noopener noreferrer">%s</a>') % (url, url))
+        last = m.end()
+    out.append(_terms_marked(piece[last:], pattern))
+    return Markup("").join(out)
+
+
+def _terms_marked(piece: str, pattern: re.Pattern[str] | None) -> Markup:
     if pattern is None:
         return escape(piece)
     out, last = [], 0

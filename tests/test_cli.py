@@ -131,6 +131,25 @@ def test_show_accepts_versions_and_reports_missing_papers(run, papers_file: Path
     assert missing.stderr.strip() == "papertide: error: no paper '2599.99999' in the store"
 
 
+def test_show_prints_upvotes_stars_and_comments(run, papers_file: Path, tmp_path: Path) -> None:
+    from papertide.model import Signal
+    from papertide.store import open_store
+
+    run("import", str(papers_file))
+    store = open_store(str(tmp_path / "cli.db"))
+    store.add_paper_signals([("2503.00001", Signal("upvotes", 42, "2026-08-20T10:00:00+00:00", "hf-daily")),
+                             ("2503.00001", Signal("github_stars", 1234, "2026-08-21T10:00:00+00:00", "github")),
+                             ("2503.00001", Signal("comments", 3, "2026-08-20T10:00:00+00:00", "hf-daily"))])
+    store.close()
+    text = run("show", "2503.00001").stdout
+    signals = next(line for line in text.splitlines() if line.startswith("signals: "))
+    assert "upvotes 42 (as of 2026-08-20)" in signals and "github stars 1234 (as of 2026-08-21)" in signals
+    assert "comments 3" in signals
+    shown = json.loads(run("show", "2503.00001", "--json").stdout)
+    assert shown["signals"]["upvotes"] == {"value": 42.0, "at": "2026-08-20T10:00:00+00:00"}
+    assert shown["signals"]["github_stars"]["value"] == 1234.0
+
+
 def test_unreachable_source_is_one_line_and_store_unchanged(run, papers_file: Path) -> None:
     run("import", str(papers_file))
     env = {"PAPERTIDE_HF_URL": f"http://127.0.0.1:{_closed_port()}", "PAPERTIDE_HTTP_RETRIES": "0"}

@@ -203,9 +203,17 @@ def test_empty_search_page_shows_help(web_client: TestClient) -> None:
 def test_paper_page_has_abstract_authors_links_signals_and_similar(web_client: TestClient, web_seed: dict) -> None:
     html = web_client.get(f"/papers/{web_seed['history_id']}").text
     assert "<h2>Abstract</h2>" in html and "Signals over time" in html and "Similar papers" in html
-    assert re.search(r'<a href="/search\?q=author%3A%22[^"]+%22">', html)  # each author links to a search
     assert ">arXiv</a>" in html and ">PDF</a>" in html
     assert "3 observations" in html or "4 observations" in html
+    chart = html.split('role="img" aria-label="upvotes:', 1)[1].split("</svg>", 1)[0]  # axes, dates, values
+    assert chart.count("<line") >= 3 and chart.count("<circle") >= 3 and re.search(r">\d{4}-\d\d-\d\d</text>", chart)
+    assert re.search(r"<title>\d{4}-\d\d-\d\d \d\d:\d\d: \d+</title>", chart)
+    author = re.search(r'<a class="author" href="(/authors/[^"]+)">([^<]+)</a>', html)
+    page = web_client.get(unescape(author.group(1))).text  # each author leads to their papers here
+    assert f"<h1>{author.group(2)}</h1>" in page and web_seed["history_id"] in card_titles(page)
+    assert "/subscribe?author=" in page and "Follow " in page
+    boxes = re.findall(r'<input type="checkbox" name="author" value="([^"]+)"( checked)?>', html)
+    assert boxes and all(checked for _, checked in boxes[:3])  # any subset can be followed; three are ticked
     assert len(card_titles(html)) >= 1 and web_seed["history_id"] not in card_titles(html)
 
 

@@ -239,10 +239,12 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
     paper = obj.store.get(canonical_id(paper_id))
     if paper is None:
         _fail(f"no paper {paper_id!r} in the store")
+    history = obj.store.signal_history([paper.id], SHOWN_SIGNALS).get(paper.id, {})
+    signals = {kind: {"value": series[-1][1], "at": series[-1][0]} for kind, series in history.items() if series}
     if as_json:
         from dataclasses import asdict
 
-        click.echo(json.dumps({**asdict(paper), "url": paper.url}, ensure_ascii=False))
+        click.echo(json.dumps({**asdict(paper), "url": paper.url, "signals": signals}, ensure_ascii=False))
         return
     click.echo(click.style(latex_to_text(paper.title), bold=True))
     click.echo(", ".join(paper.authors))
@@ -254,6 +256,9 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
                          ("affiliations", "; ".join(paper.affiliations))):
         if value:
             click.echo(f"{label}: {value}")
+    if signals:
+        click.echo("signals: " + ", ".join(f"{kind.replace('_', ' ')} {s['value']:g} (as of {s['at'][:10]})"
+                                           for kind, s in signals.items()))
     click.echo("sources: " + ", ".join(f"{s} ({seen[:10]})" for s, seen in paper.sources.items()))
     click.echo("")
     click.echo(latex_to_text(paper.abstract))
@@ -270,6 +275,9 @@ def cite(obj: Context, paper_ids: tuple[str, ...]) -> None:
     if missing := [raw for raw, paper in papers if paper is None]:
         _fail(f"no paper {missing[0]!r} in the store")
     click.echo("\n".join(bibtex(paper) for _, paper in papers), nl=False)
+
+
+SHOWN_SIGNALS = ("upvotes", "github_stars", "comments", "saves")
 
 
 def _known_categories(store: Any, categories: list[str]) -> None:

@@ -43,7 +43,7 @@ def templates() -> Environment:
     env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.globals.update(bibtex=bibtex, link_label=link_label, rich=text.rich, rich_paragraphs=text.rich_paragraphs, plain=text.plain,
-                       sparkline=text.sparkline, compact=text.compact, preview=text.preview, safe_url=text.safe_url,
+                       sparkline=text.sparkline, chart=text.chart, compact=text.compact, preview=text.preview, safe_url=text.safe_url,
                        version=__version__, qs=_query_string, facet_link=_facet_link, facet_on=_facet_on)
     return env
 

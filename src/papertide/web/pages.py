@@ -104,22 +104,32 @@ def search_page(request: Request, q: Text = "", mode: str = "", category: Many =
                                                                         doseq=True)})
 
 
+@router.get("/authors/{name:path}", response_class=HTMLResponse)
+def author_page(request: Request, name: str, page: PageNumber = 1) -> Response:
+    """An author's papers here, newest first, and a button to follow them by mail."""
+    site = _site(request)
+    name = " ".join(name.replace('"', " ").split())[:200]
+    if not name:
+        raise BadInput("an author page needs a name")
+    offset = min((page - 1) * site.page_size, MAX_OFFSET)
+    result = site.search(f'author:"{name}"', mode="keyword", offset=offset, limit=site.page_size, strict=False,
+                         sort="newest")
+    return render(request, "author.html", name=name, result=result,
+                  pages=_pages(page, bool(result.next_offset), {}))
+
+
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, paper_id: str) -> Response:
     site = _site(request)
     paper = site.paper(paper_id)
     return render(request, "paper.html", paper=paper, history=site.history(paper.id),
-                  similar=site.similar(paper), author_query=_author_query)
+                  similar=site.similar(paper))
 
 
 @router.get("/paper/{paper_id:path}")
 def paper_alias(paper_id: str) -> Response:
     """The digest's mails link to /paper/{id} (digest/links.py); the page lives at /papers/{id}."""
     return RedirectResponse("/papers/" + quote(paper_id, safe="/"), status_code=301)
-
-
-def _author_query(name: str) -> str:
-    return urlencode({"q": f'author:"{name.replace(chr(34), "")}"'})
 
 
 # -- subscriptions ------------------------------------------------------------------

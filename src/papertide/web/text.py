@@ -183,6 +183,47 @@ def sparkline(series: Sequence[tuple[str, float]], label: str, width: int = 84, 
         f'stroke-linejoin="round"/><circle cx="{last_x}" cy="{last_y}" r="2" fill="currentColor"/></svg>')
 
 
+def chart(series: Sequence[tuple[str, float]], label: str, width: int = 560, height: int = 180) -> Markup:
+    """A signal over time as an inline SVG chart: axes, the first and last day under the x axis,
+    0 and the highest value beside the y axis, each observation a point with its date and value
+    (hover, or a screen reader's description). Built only from numbers and dates; no script."""
+    if not series:
+        return Markup("")
+    times = [_timestamp(at) for at, _ in series]
+    if any(t is None for t in times):
+        return Markup("")
+    values = [float(v) for _, v in series]
+    left, right, top, bottom = 48.0, 12.0, 12.0, 28.0
+    x0, x1 = min(times), max(times)  # type: ignore[type-var]
+    y1 = max(max(values), 1.0)
+
+    def x(t: float) -> float:
+        return left + ((t - x0) / (x1 - x0) if x1 > x0 else 1.0) * (width - left - right)
+
+    def y(v: float) -> float:
+        return height - bottom - v / y1 * (height - top - bottom)
+
+    points = [(x(t), y(v), at, v) for t, (at, v) in zip(times, series, strict=True)]  # type: ignore[arg-type]
+    path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in points)
+    first, last = series[0][0][:10], series[-1][0][:10]
+    summary = f"{label}: {_number(values[0])} on {first} to {_number(values[-1])} on {last}, {len(series)} observations"
+    dots = "".join(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3"><title>{escape(at[:16].replace("T", " "))}: '
+                   f'{_number(v)}</title></circle>' for px, py, at, v in points)
+    base = height - bottom
+    return Markup(
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}" '
+        f'preserveAspectRatio="xMinYMin meet"><title>{escape(summary)}</title>'
+        f'<g class="axes"><line x1="{left}" y1="{top}" x2="{left}" y2="{base}"/>'
+        f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}"/></g>'
+        f'<g class="ticks"><text x="{left - 6}" y="{base}" text-anchor="end" dominant-baseline="middle">0</text>'
+        f'<text x="{left - 6}" y="{top}" text-anchor="end" dominant-baseline="middle">{escape(compact(y1))}</text>'
+        f'<line class="grid" x1="{left}" y1="{top}" x2="{width - right}" y2="{top}"/>'
+        f'<text x="{left}" y="{height - 8}" text-anchor="start">{escape(first)}</text>'
+        f'<text x="{width - right}" y="{height - 8}" text-anchor="end">{escape(last)}</text></g>'
+        f'<polyline points="{path}" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"/>'
+        f'<g class="points">{dots}</g></svg>')
+
+
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 

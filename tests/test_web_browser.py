@@ -213,3 +213,66 @@ def test_chromium_is_the_debian_one() -> None:
     """Guards against a silently downloaded browser: the tests above must use /usr/bin/chromium."""
     _need_browser()
     assert shutil.which("chromium") or Path(CHROMIUM).exists()
+
+
+def _digest_file(db: str, folder: Path) -> Path:
+    """A digest of the seeded store, as its mail's HTML part, in a file the browser can open."""
+    from datetime import datetime, timezone
+
+    from papertide.digest import subscriptions as subs
+    from papertide.digest.outbox import preview
+    from papertide.settings import Settings
+    from papertide.store import open_store
+
+    settings = Settings({"db": db, "secret_key": "browser-test"}, environ={})
+    store = open_store(db)
+    try:
+        if store.subscriber(email="phone@example.org") is None:
+            subs.request_subscription(store, settings, "phone@example.org",
+                                      {"trending": True, "searches": ["segmentation"]})
+            sub = store.subscriber(email="phone@example.org")
+            store.confirm_subscriber(sub.id, sub.nonce, datetime.now(timezone.utc).isoformat())
+        rendered, _ = preview(store, settings, "phone@example.org")
+    finally:
+        store.close()
+    path = folder / "digest.html"
+    path.write_text(rendered.html, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_no_page_is_wider_than_the_screen(browser, server: str, web_seed: dict, tmp_path: Path, width: int) -> None:
+    """/, a search, a paper page and the digest, on the shared data with its long URLs and
+    LaTeX: nothing makes the page scroll sideways, at desktop or phone width."""
+    digest = _digest_file(web_seed["db"], tmp_path)
+    context = browser.new_context(base_url=server, viewport={"width": width, "height": 900})
+    try:
+        tab = context.new_page()
+        for name, url in (("trending", "/"), ("search", "/search?q=segmentation+of+3D+CT+from+clicks"),
+                          ("paper", f"/papers/{web_seed['history_id']}"), ("hostile", f"/papers/{web_seed['hostile_id']}"),
+                          ("digest", digest.as_uri())):
+            tab.goto(url)
+            wide = tab.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, f"{name} is {wide}px wide at {width}px"
+            shot(tab, f"{name}-{width}")
+    finally:
+        context.close()
+
+
+def test_facets_narrow_a_search_and_the_cite_box_opens(page, web_seed: dict) -> None:
+    page.goto("/search?q=segmentation")
+    total = page.locator("strong.total").inner_text()
+    page.locator('section.facet[aria-label="Year"] a').first.click()
+    page.wait_for_url("**since=*")
+    assert page.locator("strong.total").inner_text() != total
+    assert page.locator('section.facet[aria-label="Year"] a.on').count() == 1
+    page.get_by_role("link", name="newest").click()
+    page.wait_for_url("**sort=newest*")
+    page.goto(f"/papers/{web_seed['history_id']}")
+    assert page.locator("svg.chart").count() >= 1  # the signal chart, drawn without script
+    page.locator("details.cite summary").click()
+    assert page.locator("details.cite pre").inner_text().startswith("@misc{")
+    page.locator("details.follow summary").click()
+    page.locator("details.follow button").click()
+    page.wait_for_url("**/subscribe?author=*")
+    shot(page, "follow-chosen-authors")

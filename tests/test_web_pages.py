@@ -371,3 +371,8 @@ def test_latex_in_text_becomes_unicode_and_urls_become_links() -> None:
     assert "<a href=\"javascript" not in hostile and "&lt;b&gt;" in hostile and "<script>" not in hostile
     assert '<a href="https://ok.org/p"' in hostile
     assert rich("A plain medRxiv text: ~5 mm at $100.") == "A plain medRxiv text: ~5 mm at $100."  # not LaTeX
+
+
+def test_a_bare_percent_sign_is_text_not_a_latex_comment() -> None:
+    text = r"Pass@1 rises from 50.0% to 56.7\% with \emph{FIPO}; the rest of the line stays."
+    assert plain(text) == "Pass@1 rises from 50.0% to 56.7% with FIPO; the rest of the line stays."

@@ -10,6 +10,7 @@ its ``~`` or ``$`` mean what they say. Text pylatexenc cannot read is returned a
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -41,6 +42,9 @@ _CONVERTERS = {math: LatexNodes2Text(latex_context=_TEXT, math_mode="text" if ma
                                      strict_latex_spaces=True) for math in (True, False)}
 
 
+_BARE_PERCENT = re.compile(r"(?<!\\)%")
+
+
 def looks_like_latex(text: str) -> bool:
     return "\\" in text or "``" in text
 
@@ -50,6 +54,9 @@ def latex_to_text(text: str, math: bool = True) -> str:
     """``text`` with its LaTeX turned into Unicode (see the module's docstring)."""
     if not text or not looks_like_latex(text):
         return text
+    # In an abstract a bare % is a percent sign, not the start of a LaTeX comment that would
+    # swallow the rest of the line.
+    text = _BARE_PERCENT.sub(r"\\%", text)
     try:
         nodes, _, _ = latexwalker.LatexWalker(text, latex_context=_PARSE, tolerant_parsing=True).get_latex_nodes()
         converted = _CONVERTERS[math].nodelist_to_text(nodes)

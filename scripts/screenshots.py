@@ -47,21 +47,36 @@ def wait_until_up(base: str, proc: subprocess.Popen) -> None:
     raise SystemExit("papertide serve did not answer within 60 s")
 
 
-def digest_html(db: str, folder: Path) -> Path:
-    """The digest a reader following trending and a search would get, as a file."""
+# The shared data ends in August 2026: a digest shows its papers whatever their age.
+DIGEST_SETTINGS = {"digest_max_age_days": 0}
+
+
+def subscribe(db: str) -> None:
+    """A reader following trending and a search, subscribed before the papers arrive."""
     from papertide.digest import subscriptions as subs
-    from papertide.digest.outbox import preview
     from papertide.settings import Settings
     from papertide.store import open_store
 
-    settings = Settings({"db": db}, environ={})
+    settings = Settings({"db": db, **DIGEST_SETTINGS}, environ={})
     store = open_store(db)
     try:
         subs.request_subscription(store, settings, "reader@example.org",
                                   {"trending": ["week"], "searches": ["medical image segmentation"]})
         sub = store.subscriber(email="reader@example.org")
         store.confirm_subscriber(sub.id, sub.nonce, datetime.now(timezone.utc).isoformat())
-        rendered, _ = preview(store, settings, "reader@example.org")
+    finally:
+        store.close()
+
+
+def digest_html(db: str, folder: Path) -> Path:
+    """The reader's next digest (its mail's HTML part), as a file."""
+    from papertide.digest.outbox import preview
+    from papertide.settings import Settings
+    from papertide.store import open_store
+
+    store = open_store(db)
+    try:
+        rendered, _ = preview(store, Settings({"db": db, **DIGEST_SETTINGS}, environ={}), "reader@example.org")
     finally:
         store.close()
     path = folder / "digest.html"
@@ -93,6 +108,7 @@ def main() -> int:
         db = str(Path(folder) / "papers.db")
         env = {**os.environ, "PAPERTIDE_DB": db, "PAPERTIDE_INDEX_DIR": str(Path(folder) / "index"),
                "PAPERTIDE_DIGEST_SCHEDULER": "false"}
+        subscribe(db)
         subprocess.run([PAPERTIDE, "import", str(DATA / "arxiv" / "arxiv_cs_2025-2026.jsonl.gz"),
                         str(DATA / "hf" / "hf_daily_papers_2024-05_to_2026-08.jsonl.gz")], env=env, check=True,
                        stdout=subprocess.DEVNULL)

@@ -286,6 +286,7 @@ def test_subscribe_form_requests_a_digest_and_mails_the_confirmation(web_seed: d
             "csrf_token": _form_token(form.text), "email": "web@example.org", "trending": ["day", "week"],
             "categories": ["cs.CV"], "searches": "medical segmentation\n\n3D CT", "authors": "", "frequency": "weekly"})
         assert done.status_code == 200 and "Check your inbox" in done.text and "web@example.org" in done.text
+        assert "We sent a confirmation link" in done.text  # the mail server accepted it
         assert "/subscriptions/manage" not in done.text  # only the mailed links manage a subscription
         store = client.app.app.state.site.store  # type: ignore[attr-defined]
         sub = next(s for s in store.subscribers() if s.email == "web@example.org")
@@ -313,6 +314,7 @@ def test_subscribing_survives_an_unreachable_mail_server(web_seed: dict) -> None
         done = client.post("/subscribe", data={"csrf_token": token, "email": "queued@example.org",
                                                "trending": ["day"]})
         assert done.status_code == 200 and "Check your inbox" in done.text
+        assert "We will send a confirmation link" in done.text and "We sent" not in done.text
         store = client.app.app.state.site.store  # type: ignore[attr-defined]
         assert store.outbox_counts().get("queued", 0) >= 1  # the scheduler retries it
 
@@ -349,6 +351,7 @@ def test_big_form_posts_are_refused(web_client: TestClient) -> None:
 def test_api_docs_page_renders_from_the_schema(web_client: TestClient) -> None:
     html = web_client.get("/api/v1/docs").text
     assert "GET /api/v1/search" in html and "POST /api/v1/subscriptions" in html
+    assert "<code>bad_link</code>" in html and "`" not in html  # backticks in docstrings are code, not text
     assert_no_injected_markup(html)
 
 

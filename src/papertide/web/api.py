@@ -240,7 +240,7 @@ def paper(request: Request, paper_id: PaperId) -> dict[str, Any]:
 def subscribe(request: Request, body: SubscriptionIn) -> dict[str, Any]:
     """Record a request and mail the address a confirmation link; nothing else is sent until it is
     followed. Changing it later needs the manage link in a digest. Rate-limited per client."""
-    found = subscriptions.subscribe(_site(request), client_of(request.scope), body.email,
+    found, _ = subscriptions.subscribe(_site(request), client_of(request.scope), body.email,
                                     body.follows.model_dump(), body.frequency, hour=body.hour, tz=body.tz,
                                     max_papers=body.max_papers)
     return subscriptions.request_view(found.subscriber)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import re
 from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from typing import Any, AsyncIterator, Iterator
@@ -19,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
@@ -45,7 +47,13 @@ def templates() -> Environment:
     env.globals.update(bibtex=bibtex, link_label=link_label, rich=text.rich, rich_paragraphs=text.rich_paragraphs, plain=text.plain,
                        sparkline=text.sparkline, chart=text.chart, compact=text.compact, preview=text.preview, safe_url=text.safe_url,
                        version=__version__, qs=_query_string, facet_link=_facet_link, facet_on=_facet_on)
+    env.filters["code_spans"] = _code_spans
     return env
+
+
+def _code_spans(text: str) -> Markup:
+    """Docstring text for the API reference: escaped, with `backticks` as <code>."""
+    return Markup(re.sub(r"`([^`<>]+)`", r"<code>\1</code>", str(escape(text or ""))))
 
 
 def _facet_link(params: dict[str, Any], name: str, value: str) -> str:

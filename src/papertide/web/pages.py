@@ -161,11 +161,11 @@ def subscribe_post(request: Request, csrf_token: Annotated[str, Form(max_length=
     site.csrf.verify(request.cookies.get(CSRF_COOKIE), csrf_token)
     follows = _form_follows(trending, categories, searches, authors)
     try:
-        found = subscriptions.subscribe(site, client_of(request.scope), email, follows, frequency)
+        found, sent = subscriptions.subscribe(site, client_of(request.scope), email, follows, frequency)
     except BadInput as exc:
         return render(request, "subscribe.html", status=400, csrf=True, email=email, follows=follows,
                       frequency=frequency, error=str(exc), selected_categories=categories)
-    return render(request, "subscribed.html", email=found.subscriber.email, frequency=frequency,
+    return render(request, "subscribed.html", email=found.subscriber.email, frequency=frequency, sent=sent,
                   expiry_hours=site.settings.confirm_expiry_hours)
 
 

@@ -75,26 +75,29 @@ def clean_frequency(frequency: str) -> str:
 
 def subscribe(site: Site, client: str, email: str, follows: dict[str, Any], frequency: str = "daily", *,
               hour: int | None = None, tz: str = "UTC",
-              max_papers: int | None = None) -> digest_subscriptions.Request:
-    """Record a request and send its confirmation mail (rate-limited per client: it sends email)."""
+              max_papers: int | None = None) -> tuple[digest_subscriptions.Request, bool]:
+    """Record a request and send its confirmation mail (rate-limited per client: it sends email).
+    Returns the request and whether the mail server accepted the mail (else it stays queued)."""
     site.limiter.check("subscribe", client)
     request = digest_subscriptions.request_subscription(
         site.store, site.settings, clean_email(email), clean_follows(follows), frequency=clean_frequency(frequency),
         hour=hour, tz=tz, max_papers=max_papers)
-    send_confirmation(site, request)
-    return request
+    return request, send_confirmation(site, request)
 
 
-def send_confirmation(site: Site, request: digest_subscriptions.Request) -> None:
-    """Try to send the confirmation mail now; a failure only leaves it queued for the scheduler."""
+def send_confirmation(site: Site, request: digest_subscriptions.Request) -> bool:
+    """Try to send the confirmation mail now; whether the mail server took it. A failure only
+    leaves it queued for the scheduler."""
     try:
         report = deliver_now(site.store, site.settings, [request.message_key])
     except (PapertideError, smtplib.SMTPException, OSError) as exc:
         log.warning("confirmation mail for subscriber %s stays queued: %s", request.subscriber.id, exc)
-        return
+        return False
     if report is not None and not report.sent:
         log.warning("confirmation mail for subscriber %s stays queued: %s", request.subscriber.id,
                     report.stopped or "not sent yet; the digest scheduler retries")
+        return False
+    return report is not None
 
 
 def lookup(site: Site, token: str) -> Subscriber:

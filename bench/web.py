@@ -86,7 +86,8 @@ def get(url: str) -> int:
 def start_server(db: Path, port: int, workers: int, log: Path) -> subprocess.Popen:
     # No query-vector cache: the runs cycle through a few hundred queries, and every hybrid
     # request must pay for embedding its query, as a new query does.
-    env = {**os.environ, "PAPERTIDE_DB": str(db), "PAPERTIDE_RATE_LIMIT_SEARCH": "0", "PAPERTIDE_QUERY_CACHE": "0"}
+    env = {**os.environ, "PAPERTIDE_DB": str(db), "PAPERTIDE_RATE_LIMIT_SEARCH": "0", "PAPERTIDE_QUERY_CACHE": "0",
+           "PAPERTIDE_EMBED_EVERY_SECONDS": "0"}  # measure the site alone
     proc = subprocess.Popen([str(PAPERTIDE), "serve", "--port", str(port), "--workers", str(workers)],
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

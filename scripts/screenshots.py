@@ -107,7 +107,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         db = str(Path(folder) / "papers.db")
         env = {**os.environ, "PAPERTIDE_DB": db, "PAPERTIDE_INDEX_DIR": str(Path(folder) / "index"),
-               "PAPERTIDE_DIGEST_SCHEDULER": "false"}
+               "PAPERTIDE_DIGEST_SCHEDULER": "false", "PAPERTIDE_EMBED_EVERY_SECONDS": "0"}
         subscribe(db)
         subprocess.run([PAPERTIDE, "import", str(DATA / "arxiv" / "arxiv_cs_2025-2026.jsonl.gz"),
                         str(DATA / "hf" / "hf_daily_papers_2024-05_to_2026-08.jsonl.gz")], env=env, check=True,

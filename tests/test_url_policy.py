@@ -53,7 +53,8 @@ def test_links_stored_before_the_policy_never_leave(tmp_path: Path) -> None:
         assert "Zyxwv paper" in mail and "javascript:" not in mail.lower() and "data:text" not in mail
     finally:
         store.close()
-    settings = Settings({"db": str(db), "secret_key": "k", "digest_scheduler": False, "rate_limit_search": 0},
+    settings = Settings({"db": str(db), "secret_key": "k", "digest_scheduler": False, "rate_limit_search": 0,
+                         "embed_every_seconds": 0},
                         environ={})
     with TestClient(create_app(settings)) as client:
         api = client.get("/api/v1/papers/2501.00001").json()

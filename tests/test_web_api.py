@@ -332,3 +332,35 @@ def test_hybrid_search_and_semantic_similar_with_an_indexed_store(shared_data, t
         assert '<option value="keyword" selected>' in default and " · keyword · " in default
         site.settings = site.settings.replace(embedder="all-MiniLM-L6-v2")  # a real model's vectors (not loaded)
         assert site.default_mode() == "hybrid"
+
+
+def test_serve_embeds_new_papers_in_the_background_at_the_lowest_priority(shared_data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A fresh store gains semantic search without `papertide index`: the site embeds new papers."""
+    import os
+    import tempfile
+    import threading
+    import time
+    from pathlib import Path
+
+    from papertide.index.embed import distill_static, static_model_dir
+    from papertide.model import Page, make_record
+
+    models = Path(tempfile.gettempdir()) / "papertide-test-models"
+    if not (static_model_dir(models) / "config.json").is_file():
+        distill_static(static_model_dir(models))
+    db = str(tmp_path / "fresh.db")
+    store = open_store(db)
+    store.ingest(Page(records=[make_record(id=f"2601.{n:05d}", source="files", title=f"Paper {n} on CT segmentation",
+                                           abstract="Clicks guide a 3D model.") for n in range(40)]))
+    store.close()
+    settings = web_settings(db, embedder="static", models_dir=str(models), embed_every_seconds=0.2,
+                            web_cache_seconds=0)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 60
+        while "hybrid" not in client.app.app.state.site.modes() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)  # polling a condition with a deadline
+        assert "hybrid" in client.app.app.state.site.modes()  # type: ignore[attr-defined]
+        found = client.get("/api/v1/search", params={"q": "segmentation from clicks", "mode": "hybrid"}).json()
+        assert found["mode"] == "hybrid" and len(found["results"]) > 0
+        thread = next(t for t in threading.enumerate() if t.name == "papertide-embed")
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == 19  # never slows a search

@@ -48,7 +48,7 @@ def server(web_seed: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     port = free_port()
     log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
     env = {**os.environ, "PAPERTIDE_DB": web_seed["db"], "PAPERTIDE_RATE_LIMIT_SEARCH": "0",
-           "PAPERTIDE_RATE_LIMIT_SUBSCRIBE": "0"}
+           "PAPERTIDE_RATE_LIMIT_SUBSCRIBE": "0", "PAPERTIDE_EMBED_EVERY_SECONDS": "0"}
     command = [str(Path(sys.executable).with_name("papertide")), "serve", "--port", str(port)]
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -42,7 +42,8 @@ def test_a_forged_host_cannot_put_its_links_into_a_feed(web_seed: dict) -> None:
 
 
 def _serve(db: str, port: int, **env: str) -> subprocess.Popen:
-    environ = {**os.environ, "PAPERTIDE_DB": db, "PAPERTIDE_DIGEST_SCHEDULER": "false", **env}
+    environ = {**os.environ, "PAPERTIDE_DB": db, "PAPERTIDE_DIGEST_SCHEDULER": "false",
+               "PAPERTIDE_EMBED_EVERY_SECONDS": "0", **env}
     server = subprocess.Popen([str(Path(sys.executable).with_name("papertide")), "serve", "--port", str(port)],
                               env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30

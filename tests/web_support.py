@@ -82,7 +82,8 @@ def web_settings(db: str, **overrides: Any) -> Settings:
     values = {"db": db, "index_dir": os.environ["PAPERTIDE_INDEX_DIR"], "rate_limit_search": 0, "rate_limit_subscribe": 0, "secret_key": "test-key",
               "allowed_hosts": "testserver,localhost,127.0.0.1",
               "web_cache_seconds": 60,
-              "digest_scheduler": False, "smtp_port": 9}
+              "digest_scheduler": False, "smtp_port": 9,
+              "embed_every_seconds": 0}  # the background embedder is tested on its own
     values.update(overrides)
     return Settings(values, environ={})
 

@@ -115,6 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Hybrid search adds the mean vector of this many top keyword hits to the query vector (0: off)."),
     Setting("query_cache", 1024,
             "Query vectors kept per embedder, so a repeated query (the next page, a popular topic) skips the model (0: off)."),
+    Setting("embed_every_seconds", 300.0,
+            "papertide serve embeds new papers in the background (at the lowest CPU priority) this often when "
+            "the semantic extra is installed (0: never; run `papertide index` instead)."),
     Setting("ann_threshold", 50000, "From this many vectors on, `index` builds an HNSW index and search uses it (0: never)."),
     # -- web site and API (docs/web.md) --
     Setting("base_url", "", "Public address of the site (feed and email links); empty: feeds take the request's "

@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from papertide.index.embed import Embedder, paper_text
 from papertide.store import Store
+
+if TYPE_CHECKING:
+    from papertide.settings import Settings
 
 
 @dataclass
@@ -85,3 +88,22 @@ def _index_chunk(store: Store, embedder: Embedder, rows: list[dict], batch_size:
     if same:
         store.add_vectors(embedder.key, same, None)
         report.unchanged += len(same)
+
+
+def embed_new_papers(store: Store, settings: "Settings") -> IndexReport | None:
+    """Embed the papers that are new or changed since the last run, with the configured
+    embedder, unless another process is indexing (then None). What ``papertide serve`` runs
+    in the background and ``sync`` after its sources, so a store gains semantic search and keeps
+    it without a manual ``index``."""
+    from papertide.app.semantic import open_embedder
+    from papertide.errors import JobBusy
+
+    try:
+        with store.job_lock("index"):
+            embedder = open_embedder(settings)
+            if not store.count_to_embed(embedder.key):
+                return None
+            return run_index(store, embedder, batch_size=settings.embed_batch_size,
+                             ann_threshold=settings.ann_threshold)
+    except JobBusy:
+        return None

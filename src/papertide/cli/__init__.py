@@ -65,10 +65,11 @@ class Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, verbose: bool) -> None:
     """papertide: a self-hosted research-paper radar."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    # papertide's own lines at INFO; libraries (httpx, onnxruntime's quantizer, torch...) only
+    # when something is wrong, unless -v asks for everything.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    if not verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("papertide").setLevel(logging.DEBUG if verbose else logging.INFO)
     ctx.obj = Context(Settings({"db": db}))
     ctx.call_on_close(lambda: ctx.obj._store and ctx.obj._store.close())
 

@@ -23,13 +23,13 @@ from papertide.store import Store
 log = logging.getLogger("papertide")
 
 
-def _index_progress() -> Any:
-    """A one-line live counter on a terminal; a log line per chunk elsewhere."""
+def _index_progress(total: int) -> tuple[progress.Bar, Any]:
+    """A progress bar with rate and ETA on a terminal; a log line every 10 s elsewhere."""
+    bar = progress.Bar("index", total, unit="papers")
+
     def show(report: Any) -> None:
-        done = report.embedded + report.unchanged
-        progress.show(f"index: {done:,}/{report.total:,} papers, {report.embedded:,} embedded "
-                      f"({report.docs_per_s:.1f} docs/s)")
-    return show
+        bar.update_to(report.embedded + report.unchanged)
+    return bar, show
 
 
 def run_index_command(store: Store, settings: Settings, *, embedder_spec: str | None, as_json: bool,
@@ -38,12 +38,16 @@ def run_index_command(store: Store, settings: Settings, *, embedder_spec: str | 
     (with ``fresh``, every paper again: ``reindex --vectors``)."""
     from papertide.app.semantic_index import run_index
 
+    log.info("index: loading the embedding model (%s)", embedder_spec or settings.embedder)
     embedder = open_embedder(settings, embedder_spec)
     if fresh:
         store.forget_vectors(embedder.key)
-    report = run_index(store, embedder, batch_size=settings.embed_batch_size,
-                       ann_threshold=settings.ann_threshold, on_progress=_index_progress())
-    progress.finish()
+    bar, show = _index_progress(store.count_to_embed(embedder.key))
+    try:
+        report = run_index(store, embedder, batch_size=settings.embed_batch_size,
+                           ann_threshold=settings.ann_threshold, on_progress=show)
+    finally:
+        bar.close()
     exported = export_for_queries(embedder, settings)  # also after a run with nothing new: older stores get one
     if as_json:
         click.echo(json.dumps({**report.as_dict(), "query_encoder_exported": str(exported) if exported else None}))

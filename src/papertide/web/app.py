@@ -103,10 +103,12 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
         # every few seconds, so workers on several hosts stay within seconds of each other.
         await anyio.to_thread.run_sync(site.follow_keyword_index)
         follower = site.start_keyword_follower(float(settings.keyword_follow_seconds))
+        embedder = site.start_embedder(float(settings.embed_every_seconds))
         try:
             yield
         finally:
             follower.set()
+            embedder.set()
             if scheduler is not None:
                 scheduler.stop()
             site.close()

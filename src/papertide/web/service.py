@@ -9,6 +9,7 @@ lists, which change only when a sync runs.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import functools
 import threading
@@ -126,6 +127,14 @@ class SerializedStore:
         return serialized
 
 
+def _lowest_priority() -> None:
+    """This thread at nice 19 (Linux schedules threads one by one): embedding never slows a search."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: it runs at normal priority
+        pass
+
+
 def make_filters(categories: list[str] | None = None, since: str | None = None,
                  until: str | None = None, sources: list[str] | None = None) -> Filters:
     """Filters from request parameters; BadInput names the parameter that is wrong."""
@@ -198,6 +207,39 @@ class Site:
                 while not stop.wait(seconds):
                     self.follow_keyword_index()
             threading.Thread(target=follow, name="papertide-keyword", daemon=True).start()
+        return stop
+
+    def start_embedder(self, seconds: float) -> threading.Event:
+        """A daemon thread embedding new papers every ``seconds`` at the lowest CPU priority,
+        with a store of its own (searches never wait on it), when the semantic extra is installed;
+        set the returned event to stop it. One process of a host embeds at a time (job lock)."""
+        stop = threading.Event()
+        from papertide.index.embed import semantic_available
+
+        if seconds <= 0 or not semantic_available():
+            return stop
+
+        def embed() -> None:
+            from papertide.app.semantic_index import embed_new_papers
+
+            _lowest_priority()
+            while not stop.is_set():
+                try:
+                    store = open_store(self.settings.db, index_dir=self.settings.index_dir)
+                    try:
+                        report = embed_new_papers(store, self.settings)
+                    finally:
+                        store.close()
+                    if report is not None and report.embedded:
+                        log.info("embedded %d new papers in the background (%.0f s)", report.embedded, report.seconds)
+                        self.cache.items.pop("modes", None)  # semantic and hybrid may be ready now
+                except (SemanticUnavailable, EmbedderError, SettingError) as exc:
+                    log.warning("background embedding is off: %s", exc)  # the model will not load later either
+                    return
+                except PapertideError as exc:
+                    log.warning("background embedding: %s", exc)
+                stop.wait(seconds)
+        threading.Thread(target=embed, name="papertide-embed", daemon=True).start()
         return stop
 
     def close(self) -> None:

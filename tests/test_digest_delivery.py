@@ -100,6 +100,18 @@ def test_manage_page_over_http(digest_app, smtp_server) -> None:
     assert (sub.frequency, sub.hour, sub.tz, sub.max_papers) == ("weekly", 9, "America/New_York", 12)
     assert sub.follows["categories"] == [] and sub.follows["searches"][0]["query"] == "diffusion"
     assert httpx.post(manage, data={**form, "tz": "Nowhere/Land"}).status_code == 400
+    more = {"keep": ["0"], "frequency": "daily", "hour": "6", "tz": "Europe/Paris", "max_papers": "12",
+            "add_searches": "interactive segmentation\n\n3D CT", "add_authors": "Jun Ma", "add_categories": "eess.IV, cs.CL"}
+    added = httpx.post(manage, data=more)
+    assert added.status_code == 200 and "Saved." in added.text and "/static/style.css" in added.text
+    store = open_store(settings.db)
+    sub = store.subscriber(email="ada@example.org")
+    store.close()
+    assert [s["query"] for s in sub.follows["searches"]] == ["diffusion", "interactive segmentation", "3D CT"]
+    assert sub.follows["authors"] == ["Jun Ma"] and sub.follows["categories"] == ["eess.IV", "cs.CL"]
+    assert (sub.frequency, sub.hour, sub.tz) == ("daily", 6, "Europe/Paris")
+    bad = httpx.post(manage, data={**more, "add_categories": "cs/<x>"})  # a malformed one is named, nothing saved
+    assert bad.status_code == 400 and "cs/&lt;x&gt;" in bad.text
     assert httpx.get(manage[:-3] + "xyz").status_code == 400
     assert httpx.post(digest_app.url + "/unsubscribe/forged.token.here").status_code == 400
 

@@ -300,8 +300,8 @@ def test_subscribe_form_requests_a_digest_and_mails_the_confirmation(web_seed: d
         assert store.subscriber(email="web@example.org").status == "requested"
         confirmed = client.post(confirm)
         assert confirmed.status_code == 200 and "confirmed" in confirmed.text
-        assert "style=" not in confirmed.text and "/static/digest.css" in confirmed.text
-        assert client.get("/static/digest.css").status_code == 200
+        assert "style=" not in confirmed.text and "/static/style.css" in confirmed.text  # the site's look
+        assert '<a class="brand" href="/">papertide</a>' in confirmed.text
         assert store.subscriber(email="web@example.org").status == "confirmed"
         old = client.get("/subscriptions/manage", params={"token": "x" * 30}, follow_redirects=False)
         assert old.status_code == 303 and old.headers["location"] == "/manage/" + "x" * 30

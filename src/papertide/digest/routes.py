@@ -129,6 +129,9 @@ def _save(use: StoreFactory, settings: Settings, token: str, form: dict[str, lis
             try:
                 keep = {int(i) for i in form.get("keep", []) if i.isdigit()}
                 follows = _kept(sub, keep)
+                follows["searches"] += _lines(form, "add_searches")
+                follows["authors"] += _lines(form, "add_authors")
+                follows["categories"] += (_one(form, "add_categories") or "").replace(",", " ").split()
                 sub = subscriptions.update_subscription(
                     s, settings, token, frequency=_one(form, "frequency"), tz=_one(form, "tz"),
                     hour=_int(form, "hour"), max_papers=_int(form, "max_papers"), follows=follows)
@@ -168,6 +171,10 @@ def _schedule(sub: Subscriber) -> str:
     state = {"confirmed": "", "requested": " (not confirmed yet)", "unsubscribed": " (unsubscribed)",
              "bounced": " (stopped: mail to this address bounced)"}.get(sub.status, "")
     return f"{sub.email} gets up to {sub.max_papers} papers {when} at {sub.hour:02d}:00 ({sub.tz}){state}."
+
+
+def _lines(form: dict[str, list[str]], name: str) -> list[str]:
+    return [line.strip() for line in (_one(form, name) or "").splitlines() if line.strip()]
 
 
 def _one(form: dict[str, list[str]], name: str) -> str | None:

@@ -200,6 +200,17 @@ def test_subscribe_then_manage_and_unsubscribe(page, web_seed: dict) -> None:
         assert subscriber is not None and subscriber.status == "requested"
         link = urlsplit(manage_link(store, settings, subscriber))
         page.goto(link.path + (f"?{link.query}" if link.query else ""))
+        assert page.locator("link[href='/static/style.css']").count() == 1  # the site's look
+        page.fill("#add-searches", "interactive segmentation")
+        page.fill("#add-authors", "Jun Ma")
+        page.fill("#add-categories", "eess.IV")
+        page.select_option("select[name=hour]", "6")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_load_state()
+        assert page.get_by_text("Saved.").is_visible()
+        assert page.get_by_label('"interactive segmentation"').is_checked() and page.get_by_label("By Jun Ma").is_visible()
+        edited = store.subscriber(email="browser@example.org")
+        assert edited.pending["hour"] == 6 or edited.hour == 6
         shot(page, "manage")
         page.get_by_role("button", name="Unsubscribe").click()
         page.wait_for_load_state()
@@ -257,6 +268,15 @@ def test_no_page_is_wider_than_the_screen(browser, server: str, web_seed: dict, 
             shot(tab, f"{name}-{width}")
     finally:
         context.close()
+
+
+def test_a_window_without_signals_says_so_above_the_list(page) -> None:
+    page.goto("/?category=cs.CL")  # the seeded signals of today are not cs.CL papers'
+    notice = page.locator("p.notice[role=status]")
+    assert notice.is_visible() and "No signals changed in the day up to" in notice.inner_text()
+    first_card = page.locator("article.card").first
+    assert notice.bounding_box()["y"] < first_card.bounding_box()["y"]  # said above the list
+    shot(page, "trending-notice")
 
 
 def test_facets_narrow_a_search_and_the_cite_box_opens(page, web_seed: dict) -> None:

@@ -145,3 +145,39 @@ def test_subjects_are_asked_of_the_api(replay: ReplayServer, db: str, sleeps: li
 def test_field_helpers() -> None:
     assert parse_day("2026-6-3") == "2026-06-03"
     assert authors_of("van der Berg, K.; Consortium X") == ["K. van der Berg", "Consortium X"]
+
+
+def test_a_sync_embeds_its_new_papers_when_the_store_has_vectors(replay: ReplayServer, tmp_path: Path) -> None:
+    """The scheduled sync keeps semantic search up to date: its new papers are embedded after it."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from papertide.app.semantic_index import run_index
+    from papertide.index.embed import StaticEmbedder, distill_static, static_model_dir
+    from papertide.model import Page, make_record
+
+    models = Path(tempfile.gettempdir()) / "papertide-test-models"
+    if not (static_model_dir(models) / "config.json").is_file():
+        distill_static(static_model_dir(models))
+    db = str(tmp_path / "s.db")
+    store = open_store(db)
+    store.ingest(Page(records=[make_record(id="2601.00001", source="files", title="An indexed paper on CT")]))
+    embedder = StaticEmbedder(static_model_dir(models))
+    run_index(store, embedder)
+    store.close()
+    serve_all(replay)
+    env = {"PATH": "/usr/bin:/bin", "PAPERTIDE_BIORXIV_URL": replay.url, "PAPERTIDE_EMBEDDER": "static",
+           "PAPERTIDE_MODELS_DIR": str(models), "PAPERTIDE_MEDRXIV_CATEGORIES": "",
+           "PAPERTIDE_INDEX_DIR": str(tmp_path / "index"), "HOME": os.environ.get("HOME", "/root")}
+    done = subprocess.run([str(Path(sys.executable).with_name("papertide")), "--db", db, "sync", "medrxiv",
+                           "--from", "2026-06-28", "--until", "2026-06-30"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "index: 4 new papers embedded" in done.stdout
+    store = open_store(db)
+    try:
+        assert store.count_to_embed(embedder.key) == 0 and store.count() == 5
+    finally:
+        store.close()

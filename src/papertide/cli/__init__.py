@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from contextlib import nullcontext
@@ -151,6 +152,7 @@ def sync(obj: Context, source: str, since: str | None, until: str | None, sets: 
         raise click.UsageError("arxiv-api needs --id or --query")
     if source != "all":
         _sync(obj, source, request, as_json)
+        _embed_new(obj, as_json)
         return
     # The default sources one after the other: one unreachable source does not stop the next.
     failed = []
@@ -160,8 +162,32 @@ def sync(obj: Context, source: str, since: str | None, until: str | None, sets: 
         except PapertideError as exc:
             click.echo(f"papertide: error: {name}: {exc}", err=True)
             failed.append(name)
+    _embed_new(obj, as_json)
     if failed:
         sys.exit(1)
+
+
+def _embed_new(obj: Context, as_json: bool) -> None:
+    """After a sync, embed its new papers at the lowest CPU priority when the store already has
+    vectors of the configured embedder (a store without any gets them from `index`, or from
+    `serve` in the background), so semantic search keeps up with the scheduled sync."""
+    from papertide.app.hybrid import default_mode
+    from papertide.app.semantic import embedder_spec
+    from papertide.index.embed import semantic_available
+
+    if not semantic_available() or default_mode(obj.store, embedder_spec(obj.settings)) != "hybrid":
+        return
+    from papertide.app.semantic_index import embed_new_papers
+
+    if hasattr(os, "nice"):
+        os.nice(19 - os.nice(0))  # this process, from here on: a sync is a background job
+    try:
+        report = embed_new_papers(obj.store, obj.settings)
+    except PapertideError as exc:
+        click.echo(f"papertide: note: new papers not embedded ({exc}); run `papertide index`", err=True)
+        return
+    if report is not None and not as_json:
+        click.echo(f"index: {report.embedded:,} new papers embedded in {report.seconds:.1f} s")
 
 
 # -- find --------------------------------------------------------------------------

@@ -273,7 +273,8 @@ def test_no_page_is_wider_than_the_screen(browser, server: str, web_seed: dict, 
 def test_a_window_without_signals_says_so_above_the_list(page) -> None:
     page.goto("/?category=cs.CL")  # the seeded signals of today are not cs.CL papers'
     notice = page.locator("p.notice[role=status]")
-    assert notice.is_visible() and "No signals changed in the day up to" in notice.inner_text()
+    # (Whether earlier cs.CL signals exist depends on the seed's slice: either notice says it.)
+    assert notice.is_visible() and notice.inner_text().startswith("No signals changed in")
     first_card = page.locator("article.card").first
     assert notice.bounding_box()["y"] < first_card.bounding_box()["y"]  # said above the list
     shot(page, "trending-notice")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any, Callable, Iterator
 
 import httpx
@@ -98,12 +97,10 @@ class ArxivOAISource:
     def _window(self, set_spec: str, request: SyncRequest, saved: dict[str, Any]) -> _Window:
         previous = saved.get("harvested_until")
         token = saved.get("token")
-        same_window = request.since in (None, saved.get("from")) and request.until in (None, saved.get("until"))
-        if token and saved.get("from") and same_window:
+        if token and request.resumes(saved):
             log.info("%s: resuming an interrupted harvest from %s", set_spec, saved["from"])
             return _Window(set_spec, saved["from"], saved.get("until"), token, previous)
-        default = (date.fromisoformat(self._today()) - timedelta(days=self.settings.sync_days)).isoformat()
-        start = request.since or previous or default
+        start = request.first_day(saved, self._today(), self.settings.sync_days)
         return _Window(set_spec, start, request.until, None, previous)
 
     def _harvest(self, client: HttpClient, window: _Window, wanted: list[str]) -> Iterator[Page]:

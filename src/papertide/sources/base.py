@@ -13,7 +13,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Protocol
 
 import httpx
@@ -25,6 +25,8 @@ from papertide.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Answers that mean busy or failing for a moment: waited for, then asked again (bioRxiv, PubMed).
+TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 USER_AGENT = f"papertide/{__version__} (self-hosted paper radar)"
 
 
@@ -40,6 +42,17 @@ class SyncRequest:
     dates: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     max_results: int | None = None
+
+    def resumes(self, saved: dict[str, Any]) -> bool:
+        """Whether ``saved``, a window's checkpoint, is the window asked for (no other --from or
+        --until), so that its interrupted harvest goes on where it stopped."""
+        return bool(saved.get("from")) and self.since in (None, saved["from"]) and \
+            self.until in (None, saved.get("until"))
+
+    def first_day(self, saved: dict[str, Any], today: str, days: int) -> str:
+        """Where a new window starts: --from, else where the last harvest ended, else ``days``
+        before ``today`` (a fresh store)."""
+        return self.since or saved.get("harvested_until") or (date.fromisoformat(today) - timedelta(days=days)).isoformat()
 
 
 class Source(Protocol):

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import httpx
@@ -32,14 +32,13 @@ import orjson
 from papertide.errors import InvalidRecord, SourceGarbage, SourceUnavailable
 from papertide.model import PaperRecord, make_record, normal_doi, utc_now
 from papertide.settings import Settings
-from papertide.sources.base import HttpClient, Page, SyncRequest
+from papertide.sources.base import TRANSIENT_STATUSES, HttpClient, Page, SyncRequest
 from papertide.sources.markup import subject_category, text_of_markup
 
 log = logging.getLogger(__name__)
 
 SERVERS = ("biorxiv", "medrxiv")
 _NO_POSTS = "no posts found"
-RETRIED = (429, 500, 502, 503, 504)  # busy or failing for a moment: waited for, then asked again
 
 
 def parse_day(value: Any) -> str:
@@ -192,7 +191,7 @@ class BiorxivSource:
 
     def pages(self, request: SyncRequest, checkpoints: dict[str, dict]) -> Iterator[Page]:
         subjects = self._subjects(request)
-        client = HttpClient(self.settings, sleep=self.sleep, retry_statuses=RETRIED)
+        client = HttpClient(self.settings, sleep=self.sleep, retry_statuses=TRANSIENT_STATUSES)
         try:
             for subject in subjects or [""]:
                 key = f"{self.name}:{subject or '*'}"
@@ -208,12 +207,11 @@ class BiorxivSource:
     def _window(self, key: str, request: SyncRequest, saved: dict[str, Any]) -> _Window:
         today = self.now()[:10]
         previous = saved.get("harvested_until")
-        same = request.since in (None, saved.get("from")) and request.until in (None, saved.get("until"))
-        if saved.get("cursor") is not None and saved.get("from") and same:
+        if saved.get("cursor") is not None and request.resumes(saved):
             log.info("%s: resuming %s..%s at record %d", key, saved["from"], saved["until"], saved["cursor"])
             return _Window(key, saved["from"], saved["until"], int(saved["cursor"]), previous)
-        default = (date.fromisoformat(today) - timedelta(days=self.settings.sync_days)).isoformat()
-        return _Window(key, request.since or previous or default, request.until or today, 0, previous)
+        start = request.first_day(saved, today, self.settings.sync_days)
+        return _Window(key, start, request.until or today, 0, previous)
 
     def _harvest(self, client: HttpClient, window: _Window, path: str, subject: str,
                  wanted: set[str] | None = None) -> Iterator[Page]:

@@ -35,7 +35,7 @@ from lxml import etree
 from papertide.errors import InvalidRecord, SourceGarbage, SourceUnavailable
 from papertide.model import PaperRecord, make_record, normal_doi, utc_now
 from papertide.settings import Settings
-from papertide.sources.base import HttpClient, Page, SyncRequest
+from papertide.sources.base import TRANSIENT_STATUSES, HttpClient, Page, SyncRequest
 from papertide.sources.markup import slug
 from papertide.sources.oai_parse import local, parse_xml
 
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 NAME = "pubmed"
 PAGE_SIZE = 500           # efetch records per request (NCBI allows up to 10,000; pages stay small)
 SEARCH_LIMIT = 10_000     # esearch cannot page past this many records of one result
-RETRIED = (429, 500, 502, 503, 504)
 # Plain-text lists, read in one XPath call each (no element objects made in Python).
 _MESH = etree.XPath("MeshHeadingList/MeshHeading/DescriptorName/text()", smart_strings=False)
 _TYPES = etree.XPath("PublicationTypeList/PublicationType/text()", smart_strings=False)
@@ -251,7 +250,7 @@ class PubMedSource:
 
     def _client(self) -> HttpClient:
         per_second = 10.0 if self.settings.pubmed_api_key else 3.0
-        return HttpClient(self.settings, sleep=self.sleep, retry_statuses=RETRIED, per_second=per_second * 0.95)
+        return HttpClient(self.settings, sleep=self.sleep, retry_statuses=TRANSIENT_STATUSES, per_second=per_second * 0.95)
 
     def _params(self, **params: Any) -> dict[str, Any]:
         params.update(db="pubmed", tool=self.settings.pubmed_tool)
@@ -267,14 +266,12 @@ class PubMedSource:
         saved = checkpoints.get(key) or {}
         today = self.now()[:10]
         previous = saved.get("harvested_until")
-        default = (date.fromisoformat(today) - timedelta(days=self.settings.sync_days)).isoformat()
-        same = request.since in (None, saved.get("from")) and request.until in (None, saved.get("until"))
-        if saved.get("slice") and same:
+        if saved.get("slice") and request.resumes(saved):
             start, until = saved["from"], saved["until"]
             lo, retstart = saved["slice"][0], int(saved.get("retstart") or 0)
             log.info("pubmed: resuming %s..%s at %s, record %d", start, until, lo, retstart)
         else:
-            start, until = request.since or previous or default, request.until or today
+            start, until = request.first_day(saved, today, self.settings.sync_days), request.until or today
             lo, retstart = start, 0
         client = self._client()
 

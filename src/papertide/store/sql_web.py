@@ -5,7 +5,10 @@ Signal history for sparklines. (Subscriptions are the digest's: store/sql_digest
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Iterable
+
+import orjson
 
 from papertide.store.sql_util import _chunks
 
@@ -36,22 +39,24 @@ class WebMixin:
         return history
 
     def facet_counts(self, ids: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Of these papers: how many have each category, year, source, and code links."""
-        ids = list(dict.fromkeys(ids))
-        found: dict[str, dict[str, int]] = {"category": {}, "year": {}, "source": {}, "code": {}}
-        for chunk in _chunks(ids):
+        """Of these papers: how many have each category, year, source, and code links. One read
+        of their rows and one of their provenance (a search page counts its best 500 matches)."""
+        counts = {facet: Counter() for facet in ("category", "year", "source", "code")}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
             marks = ",".join("?" * len(chunk))
-            pks = f"(SELECT pk FROM papers WHERE id IN ({marks}))"
-            for facet, sql in (
-                    ("category", f"SELECT category, count(*) FROM paper_categories WHERE pk IN {pks} GROUP BY category"),
-                    ("year", f"SELECT substr(published, 1, 4), count(*) FROM papers WHERE id IN ({marks}) "
-                             "AND published != '' GROUP BY substr(published, 1, 4)"),
-                    ("source", f"SELECT source, count(*) FROM provenance WHERE pk IN {pks} GROUP BY source"),
-                    ("code", f"SELECT 'yes', count(*) FROM papers WHERE id IN ({marks}) AND links LIKE '%\"code\"%'")):
-                for value, count in self.db.execute(sql, chunk).fetchall():
-                    if count:
-                        found[facet][value] = found[facet].get(value, 0) + count
-        return found
+            rows = self.db.execute(f"SELECT pk, published, categories, links LIKE '%\"code\"%' FROM papers "
+                                   f"WHERE id IN ({marks})", chunk).fetchall()
+            for _, published, categories, code in rows:
+                counts["category"].update(set(orjson.loads(categories)))
+                if published:
+                    counts["year"][published[:4]] += 1
+                if code:
+                    counts["code"]["yes"] += 1
+            pks = [row[0] for row in rows]
+            if pks:
+                counts["source"].update(source for (source,) in self.db.execute(
+                    f"SELECT source FROM provenance WHERE pk IN ({','.join('?' * len(pks))})", pks).fetchall())
+        return {facet: dict(counter) for facet, counter in counts.items()}
 
     def with_code(self, ids: Iterable[str]) -> set[str]:
         """Which of these papers link to code."""

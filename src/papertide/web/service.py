@@ -339,10 +339,11 @@ class Site:
         if code:
             with_code = self.store.with_code([pid for pid, _ in found])
             found = [hit for hit in found if hit[0] in with_code]
-        if mode == "keyword" and not code:
+        cut = len(result.hits) >= depth  # else the list holds every match: no second search to count them
+        if cut and mode == "keyword" and not code:
             total, exact = count(self.store, query, filters), True
         else:
-            total, exact = len(found), len(result.hits) < depth
+            total, exact = len(found), not cut
         counts = self.store.facet_counts([pid for pid, _ in found[:FACET_DEPTH]]) if facets else {}
         hits = found[offset:offset + limit]
         more = len(found) > offset + limit

@@ -55,37 +55,38 @@ TopicSearch = Callable[[str, Filters, int], Iterable[str]]
 def trending(store: Store, settings: Settings, *, window: str = "day", at: datetime | None = None,
              topic: str | None = None, categories: list[str] | None = None, limit: int = 20,
              params: TrendingParams | None = None, topic_search: TopicSearch | None = None,
-             fall_back: bool = True, fill: bool = True) -> TrendingResult:
+             fill: bool = True) -> TrendingResult:
     """The trending papers as of ``at`` from the observations known then; with ``fill``, the
     newest papers after them (never among them). A window without any signal change falls back
-    (``fall_back``) to the newest window that has some, and ``asked_at`` says it did.
+    to the newest window that has some, and ``asked_at`` says it did.
 
     ``topic`` keeps the top ``trending_topic_limit`` hits of a search, by default a
     keyword search; ``topic_search`` runs another mode (the command passes its own).
     """
     at = at or parse_at(None)
     params = params or TrendingParams.from_settings(settings)
-    start = at - timedelta(days=window_days(window, settings))
+    days = window_days(window, settings)
     categories = list(categories or [])
     allowed = None
     if topic is not None:
         run = topic_search or (lambda q, f, n: _keyword_ids(store, q, f, n))
         allowed = set(run(topic, Filters(categories=list(categories)), int(settings.trending_topic_limit)))
-    deltas = store.signal_deltas(_bound(start), _bound(at), categories, allowed)
-    result = TrendingResult(window, at, score_papers(deltas, at=at.date(), params=params, limit=limit))
-    if not result.ranking.ids and fall_back:
+
+    def ranked(moment: datetime) -> TrendingResult:
+        deltas = store.signal_deltas(_bound(moment - timedelta(days=days)), _bound(moment), categories, allowed)
+        return TrendingResult(window, moment, score_papers(deltas, at=moment.date(), params=params, limit=limit))
+
+    result = ranked(at)
+    if not result.ranking.ids:
         # Nothing moved in the window (the sources have not been synced for a while): show the
         # newest window that has signals, and say so, rather than the newest papers as if trending.
-        latest = store.latest_signal_at(_bound(start), categories)
-        if latest:
-            earlier = trending(store, settings, window=window, at=parse_at(latest), topic=topic,
-                               categories=categories, limit=limit, params=params, topic_search=topic_search,
-                               fall_back=False, fill=False)
-            if earlier.scored:
-                earlier.asked_at, result = at, earlier
+        latest = store.latest_signal_at(_bound(at - timedelta(days=days)), categories)
+        earlier = ranked(parse_at(latest)) if latest else None
+        if earlier is not None and earlier.scored:
+            earlier.asked_at, result = at, earlier
     if fill and len(result.ranking.ids) < limit:
         # Fewer than `limit` papers scored, so every scored paper is already listed.
-        _fill_by_recency(store, result, limit, categories, allowed, params, result.asked_at or at)
+        _fill_by_recency(store, result, limit, categories, allowed, params, at)
     return result
 
 

@@ -172,12 +172,9 @@ def _fold(text: str) -> str:
 def paper_keys(record: PaperRecord) -> list[str]:
     """Every key that names ``record``'s paper besides its id: DOI, aliases, title key."""
     keys = [f"doi:{d}"] if record.doi and (d := normal_doi(record.doi)) else []
-    if record.aliases:
-        keys += record.aliases
+    keys += record.aliases
     if t := title_key(record.title, record.authors):
         keys.append(t)
-    if len(keys) == 1 and keys[0] != record.id:  # the usual case: a title key alone
-        return keys
     return [k for k in dict.fromkeys(keys) if k != record.id]
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
-from contextlib import nullcontext
 from datetime import date, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -20,9 +18,9 @@ from papertide.latex import latex_to_text
 from papertide.model import canonical_id
 from papertide.query import parse_query
 from papertide.settings import Settings
-from papertide.sources import SOURCES, SyncRequest, get_source
+from papertide.sources import SOURCES, SyncRequest
 from papertide.store import Filters, Store, open_store
-from papertide.app.sync import SyncReport, run_sync
+from papertide.cli.ingest import embed_new, sync_source
 
 log = logging.getLogger("papertide")
 
@@ -78,43 +76,14 @@ def cli(ctx: click.Context, db: str | None, verbose: bool) -> None:
 pass_context = click.make_pass_decorator(Context)
 
 
-# -- ingest ------------------------------------------------------------------------
-def _progress(label: str) -> Callable[[SyncReport], None]:
-    """A one-line live counter on a terminal; a log line per page elsewhere."""
-    def show(report: SyncReport) -> None:
-        progress.show(f"{label}: {report.fetched:,} fetched, {report.new:,} new, "
-                      f"{report.updated:,} updated, {report.skipped_total:,} skipped")
-    return show
-
-
-def _report(report: SyncReport, as_json: bool) -> None:
-    progress.finish()
-    if as_json:
-        click.echo(json.dumps(report.as_dict()))
-        return
-    click.echo(f"{report.source}: fetched {report.fetched:,}, new {report.new:,}, updated {report.updated:,}, "
-               f"unchanged {report.unchanged:,}, signals {report.signals:,}, skipped {report.skipped_total:,}")
-    for reason, count in report.skipped.most_common():
-        click.echo(f"  skipped {count:,}: {reason} (e.g. {report.examples[reason]})")
-
-
-def _sync(obj: Context, source_name: str, request: SyncRequest, as_json: bool) -> SyncReport:
-    source = get_source(source_name, obj.settings)
-    # One sync of a source at a time, also across hosts sharing a PostgreSQL store.
-    lock = obj.store.job_lock(f"sync:{source_name}") if source_name != "files" else nullcontext()
-    with lock:
-        report = run_sync(source, request, obj.store, on_page=_progress(source_name))
-    _report(report, as_json)
-    return report
-
-
+# -- ingest (bodies in cli/ingest.py) ---------------------------------------------
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_context
 def import_(obj: Context, paths: tuple[str, ...], as_json: bool) -> None:
     """Import JSONL files (arXiv records or Hugging Face daily items, plain or .gz)."""
-    _sync(obj, "files", SyncRequest(paths=list(paths)), as_json)
+    sync_source(obj.store, obj.settings, "files", SyncRequest(paths=list(paths)), as_json)
 
 
 def _day(value: str | None, name: str) -> str | None:
@@ -151,43 +120,20 @@ def sync(obj: Context, source: str, since: str | None, until: str | None, sets: 
     if source == "arxiv-api" and not (ids or query):
         raise click.UsageError("arxiv-api needs --id or --query")
     if source != "all":
-        _sync(obj, source, request, as_json)
-        _embed_new(obj, as_json)
+        sync_source(obj.store, obj.settings, source, request, as_json)
+        embed_new(obj.store, obj.settings, as_json)
         return
     # The default sources one after the other: one unreachable source does not stop the next.
     failed = []
     for name in obj.settings.sync_sources.split():
         try:
-            _sync(obj, name, request, as_json)
+            sync_source(obj.store, obj.settings, name, request, as_json)
         except PapertideError as exc:
             click.echo(f"papertide: error: {name}: {exc}", err=True)
             failed.append(name)
-    _embed_new(obj, as_json)
+    embed_new(obj.store, obj.settings, as_json)
     if failed:
         sys.exit(1)
-
-
-def _embed_new(obj: Context, as_json: bool) -> None:
-    """After a sync, embed its new papers at the lowest CPU priority when the store already has
-    vectors of the configured embedder (a store without any gets them from `index`, or from
-    `serve` in the background), so semantic search keeps up with the scheduled sync."""
-    from papertide.app.hybrid import default_mode
-    from papertide.app.semantic import embedder_spec
-    from papertide.index.embed import semantic_available
-
-    if not semantic_available() or default_mode(obj.store, embedder_spec(obj.settings)) != "hybrid":
-        return
-    from papertide.app.semantic_index import embed_new_papers
-
-    if hasattr(os, "nice"):
-        os.nice(19 - os.nice(0))  # this process, from here on: a sync is a background job
-    try:
-        report = embed_new_papers(obj.store, obj.settings)
-    except PapertideError as exc:
-        click.echo(f"papertide: note: new papers not embedded ({exc}); run `papertide index`", err=True)
-        return
-    if report is not None and not as_json:
-        click.echo(f"index: {report.embedded:,} new papers embedded in {report.seconds:.1f} s")
 
 
 # -- find --------------------------------------------------------------------------

@@ -62,6 +62,10 @@ class UnknownSubscriber(PapertideError):
     """No subscriber with that address."""
 
 
+class UnknownPerson(PapertideError):
+    """Nobody signs in with that address."""
+
+
 class JobBusy(PapertideError):
     """Another process (on this host or, with PostgreSQL, any host) runs the same job."""
 

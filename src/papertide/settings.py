@@ -115,6 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Hybrid search adds the mean vector of this many top keyword hits to the query vector (0: off)."),
     Setting("query_cache", 1024,
             "Query vectors kept per embedder, so a repeated query (the next page, a popular topic) skips the model (0: off)."),
+    Setting("recommend_days", 30, "Recommendations come from the papers published in this many last days."),
+    Setting("session_days", 30, "How long a sign-in lasts on one browser."),
+    Setting("signin_expiry_minutes", 30, "How long a mailed sign-in link works (once)."),
     Setting("embed_every_seconds", 300.0,
             "papertide serve embeds new papers in the background (at the lowest CPU priority) this often when "
             "the semantic extra is installed (0: never; run `papertide index` instead)."),
@@ -137,6 +140,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web_max_body_bytes", 65536, "Largest request body the site accepts (larger: 413)."),
     Setting("rate_limit_search", 600,
             "Search, similar-paper and search-feed requests per client per minute (0: no limit)."),
+    Setting("rate_limit_signin", 6, "Sign-in mails per client per minute; half as many per address (0: no limit)."),
     Setting("rate_limit_subscribe", 5, "Subscription requests and changes per client per minute (0: no limit)."),
     # -- daily digest (docs/digest.md) --
     Setting("smtp_host", "127.0.0.1", "SMTP server that sends digests and confirmation mails."),

@@ -577,5 +577,12 @@ def settings_cmd(markdown: bool) -> None:
             click.echo(f"{s.name}  ({s.env}, default {s.default!r})\n    {s.help}")
 
 
+from papertide.cli.people import (eval_recommend_cmd, library_group, recommend_cmd,  # noqa: E402
+                                  users_group)
+
+for _command in (users_group, library_group, recommend_cmd, eval_recommend_cmd):
+    cli.add_command(_command)
+
+
 def main() -> None:
     cli(prog_name="papertide")

@@ -209,6 +209,49 @@ class Subscriber:
     last_error: str | None = None
 
 
+# -- people (issue 15): implemented in store/sql_people.py ------------------------------
+@dataclass
+class Person:
+    """Someone who signs in: known by address, like a digest subscriber (the same person)."""
+
+    id: int
+    email: str
+    created_at: str = ""
+    feed_token: str = ""  # the secret of their feed's URL
+    signin_nonce: str = ""
+    signin_sent_at: str | None = None
+    recs_stale: bool = True  # library or feedback changed since the recommendations were scored
+    recs_seq: int = 0  # papers up to this pk are scored
+    recs_at: str | None = None
+
+
+@dataclass
+class LibraryEntry:
+    """A paper a person keeps: a stored one (``paper_id``), or an imported entry not in the store."""
+
+    title: str
+    paper_id: str | None = None
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+    year: str = ""
+    doi: str = ""
+    arxiv_id: str = ""
+    tags: list[str] = field(default_factory=list)
+    note: str = ""
+    added_at: str = ""
+
+
+@dataclass
+class PaperText:
+    """What the recommender reads of a paper."""
+
+    pk: int
+    id: str
+    title: str
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+
+
 @dataclass
 class OutboxRow:
     """One message to send: a digest (one per subscriber and period) or a confirmation request."""

@@ -28,6 +28,7 @@ from papertide.store.pg_database import PgDatabase, describe, reason
 from papertide.store.pg_vectors import PgVectorsMixin
 from papertide.store.sql_digest import DigestMixin
 from papertide.store.sql_papers import PapersMixin
+from papertide.store.sql_people import PeopleMixin
 from papertide.store.sql_search import SearchMixin
 from papertide.store.sql_signals import SignalsMixin
 from papertide.store.sql_web import WebMixin
@@ -44,7 +45,7 @@ def job_lock_key(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"papertide job {name}".encode(), digest_size=8).digest(), "big") >> 1
 
 
-class PostgresStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, PgVectorsMixin):
+class PostgresStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, PeopleMixin, PgVectorsMixin):
     """Papers in a PostgreSQL database."""
 
     _SOURCES = "(SELECT string_agg(source, chr(31)) FROM provenance v WHERE v.pk = p.pk)"

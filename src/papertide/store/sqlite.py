@@ -16,6 +16,7 @@ from papertide.errors import DigestBusy, JobBusy, PapertideError, StoreError
 from papertide.store import secret_file
 from papertide.store.sql_digest import DigestMixin
 from papertide.store.sql_papers import PapersMixin
+from papertide.store.sql_people import PeopleMixin
 from papertide.store.sql_search import SearchMixin
 from papertide.store.sql_signals import SignalsMixin
 from papertide.store.sql_util import BUSY_TIMEOUT_MS, migrations, newer_schema
@@ -27,7 +28,7 @@ _WRITER_CACHE_KIB = 32768  # page cache of a connection that ingests
 _MEMORY_LOCKS: dict[tuple[int, str], threading.Lock] = {}
 
 
-class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, VectorsMixin):
+class SQLiteStore(PapersMixin, SearchMixin, SignalsMixin, WebMixin, DigestMixin, PeopleMixin, VectorsMixin):
     """Papers in one SQLite file. Safe to open from several processes (WAL)."""
 
     _SOURCES = "(SELECT group_concat(source, char(31)) FROM provenance v WHERE v.pk = p.pk)"

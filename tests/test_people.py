@@ -1,0 +1,187 @@
+"""People (issue 15): libraries, import and export, feedback, recommendations, the CLI, the
+offline evaluation. On both backends, over real arXiv papers from the shared data."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from pathlib import Path
+
+import bibtexparser
+import pytest
+from click.testing import CliRunner
+
+from papertide.app import library as lib
+from papertide.app import people
+from papertide.app.recommend import for_person, update
+from papertide.cli import cli
+from papertide.settings import Settings
+from papertide.app.sync import run_sync
+from papertide.sources import SyncRequest, get_source
+from papertide.store import open_store
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+ARXIV = SHARED / "arxiv" / "arxiv_cs_2025-2026.jsonl.gz"
+LINES = 3000
+
+
+@pytest.fixture(scope="module")
+def arxiv_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    folder = tmp_path_factory.mktemp("arxiv")
+    with gzip.open(ARXIV, "rt", encoding="utf-8") as source:
+        lines = list(itertools.islice(source, LINES))
+    path = folder / "arxiv.jsonl"
+    path.write_text("".join(lines))
+    return path, [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def store(db: str, arxiv_slice):  # noqa: ANN201
+    path, _ = arxiv_slice
+    handle = open_store(db)
+    run_sync(get_source("files", Settings({"db": db}, environ={})), SyncRequest(paths=[str(path)]), handle)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def _bib(records: list[dict], *, missing: int = 0, malformed: int = 0) -> str:
+    """A BibTeX file as Zotero writes one: arXiv entries, some not stored here, some broken."""
+    out = []
+    for n, r in enumerate(records):
+        authors = " and ".join(f"{a.split()[-1]}, {' '.join(a.split()[:-1])}" for a in r["authors"][:3])
+        out.append(f"@article{{e{n},\n  title = {{{r['title']}}},\n  author = {{{authors}}},\n  year = {{2026}},\n"
+                   f"  eprint = {{{r['id']}}},\n  archivePrefix = {{arXiv}},\n}}\n")
+    for n in range(missing):
+        out.append(f"@misc{{m{n},\n  title = {{A paper on protein folding kinetics number {n}}},\n"
+                   f"  abstract = {{Protein folding kinetics measured in vitro.}},\n  author = {{Doe, Jane}},\n}}\n")
+    for n in range(malformed):
+        out.append(f"@article{{bad{n},\n  title = {{Unclosed brace {n},\n  year = 2026\n\n")
+    return "\n".join(out)
+
+
+def test_library_save_tag_note_remove_and_local_signal(store) -> None:
+    person = people.ensure(store, "Ada@Example.org")
+    pid = store.paper_texts(limit=1)[0].id
+    assert lib.save(store, person.id, pid, tags=["to read"], note="check eq. 3")
+    assert not lib.save(store, person.id, pid)  # saving twice keeps one entry
+    [entry] = store.library(person.id)
+    assert (entry.paper_id, entry.tags, entry.note) == (pid, ["to read"], "check eq. 3")
+    assert lib.edit(store, person.id, pid, tags="a, b", note="")
+    assert store.library(person.id, tag="b")[0].tags == ["a", "b"]
+    history = store.signal_history([pid], ["saves"])
+    assert history[pid]["saves"][-1][1] == 1  # the save counts for trending as a local signal
+    assert lib.remove(store, person.id, pid) and store.library(person.id) == []
+
+
+def test_bibtex_import_matches_keeps_unmatched_and_reports_malformed_lines(store, arxiv_slice) -> None:
+    _, records = arxiv_slice
+    person = people.ensure(store, "ada@example.org")
+    text = _bib(records[:20], missing=3, malformed=1)
+    report = lib.import_file(store, person.id, text.encode(), name="zotero.bib")
+    assert (report.matched, report.unmatched) == (20, 3)
+    assert len(report.malformed) == 1 and report.malformed[0][0] > text[:text.index("bad0")].count("\n")
+    entries = store.library(person.id)
+    assert len(entries) == 23 and sum(e.paper_id is None for e in entries) == 3
+    again = lib.import_file(store, person.id, text.encode())
+    assert again.duplicates == 23 and len(store.library(person.id)) == 23
+
+
+def test_title_match_without_ids_and_ris_and_csl_json(store, arxiv_slice) -> None:
+    _, records = arxiv_slice
+    person = people.ensure(store, "ada@example.org")
+    r = records[5]
+    first = r["authors"][0]
+    no_ids = f"@article{{x,\n  title = {{{r['title'].upper()}}},\n  author = {{{first}}},\n}}\n"
+    assert lib.import_file(store, person.id, no_ids.encode()).matched == 1  # by normalised title
+    ris = f"TY  - JOUR\nTI  - {records[6]['title']}\nAU  - {records[6]['authors'][0]}\nUR  - https://arxiv.org/abs/{records[6]['id']}\nER  - \n"
+    assert lib.import_file(store, person.id, ris.encode(), name="x.ris").matched == 1
+    csl = json.dumps([{"title": records[7]["title"], "DOI": "", "URL": f"https://arxiv.org/abs/{records[7]['id']}v2",
+                       "author": [{"family": "X", "given": "Y"}]}])
+    assert lib.import_file(store, person.id, csl.encode(), name="x.json").matched == 1
+    assert {e.paper_id for e in store.library(person.id)} == {r["id"], records[6]["id"], records[7]["id"]}
+
+
+def test_export_bibtex_reads_back_with_eprint(store, arxiv_slice) -> None:
+    _, records = arxiv_slice
+    person = people.ensure(store, "ada@example.org")
+    lib.import_file(store, person.id, _bib(records[:5], missing=1).encode(), tags=["thesis"])
+    parsed = bibtexparser.parse_string(lib.export_bibtex(store, person.id))
+    assert not parsed.failed_blocks and len(parsed.entries) == 6
+    eprints = {e.fields_dict["eprint"].value for e in parsed.entries if "eprint" in e.fields_dict}
+    assert eprints == {r["id"] for r in records[:5]}
+    one = bibtexparser.parse_string(lib.export_bibtex(store, person.id, paper_id=records[0]["id"]))
+    assert len(one.entries) == 1 and len(bibtexparser.parse_string(lib.export_bibtex(store, person.id, tag="none")).entries) == 0
+
+
+def test_recommendations_have_reasons_and_learn_from_feedback(store, arxiv_slice) -> None:
+    _, records = arxiv_slice
+    person = people.ensure(store, "ada@example.org")
+    lib.import_file(store, person.id, _bib(records[:8]).encode())
+    update(store, days=3650)
+    recs = for_person(store, person, limit=10, days=3650)
+    assert len(recs) == 10
+    assert not {r.paper.id for r in recs} & {x["id"] for x in records[:8]}  # never what is saved
+    saved_titles = {x["title"] for x in records[:8]}
+    assert all(c["title"] in saved_titles for r in recs for c in r.close_to) and recs[0].close_to
+    assert recs[0].reason.startswith("close to “")
+    top = recs[0].paper.id
+    people.rate(store, person, top, "down")
+    assert top not in {r.paper.id for r in for_person(store, person, limit=50, days=3650)}  # hidden at once
+    update(store, days=3650)  # rescored with the 👎
+    assert top not in {r.paper.id for r in for_person(store, person, limit=200, days=3650)}
+
+
+def test_delete_erases_everything_and_export_has_it(store, arxiv_slice) -> None:
+    _, records = arxiv_slice
+    ada, bob = people.ensure(store, "ada@example.org"), people.ensure(store, "bob@example.org")
+    lib.import_file(store, ada.id, _bib(records[:3]).encode())
+    lib.import_file(store, bob.id, _bib(records[3:4]).encode())
+    people.rate(store, ada, records[10]["id"], "up")
+    data = people.export(store, ada)
+    assert len(data["library"]) == 3 and data["feedback"] == [{"paper_id": records[10]["id"], "value": "up"}]
+    counts = people.delete(store, ada)
+    assert counts["library"] == 3 and counts["feedback"] == 1
+    assert store.person(email="ada@example.org") is None and store.library(ada.id) == []
+    assert len(store.library(bob.id)) == 1  # the other person's data stays
+
+
+def test_cli_library_recommend_and_users(db: str, store, arxiv_slice, tmp_path: Path) -> None:
+    _, records = arxiv_slice
+    bib = tmp_path / "lib.bib"
+    bib.write_text(_bib(records[:6], missing=1, malformed=1))
+    run = lambda *args: CliRunner().invoke(cli, ["--db", db, *args], catch_exceptions=False)  # noqa: E731
+    out = run("library", "import", "--user", "ada@example.org", str(bib))
+    assert out.exit_code == 0 and "6 matched" in out.output and "1 kept" in out.output and "1 malformed" in out.output
+    listed = json.loads(run("library", "list", "--user", "ada@example.org", "--json").output)
+    assert len(listed) == 7
+    exported = tmp_path / "out.bib"
+    assert run("library", "export", "--user", "ada@example.org", "-o", str(exported)).exit_code == 0
+    assert len(bibtexparser.parse_file(str(exported)).entries) == 7
+    store.set_feedback(store.person(email="ada@example.org").id, records[20]["id"], -1, "2026-12-01T00:00:00Z")
+    rec = run("recommend", "--user", "ada@example.org", "--json")
+    results = json.loads(rec.output)["results"]
+    assert results and all(r["reason"] for r in results) and records[20]["id"] not in {r["id"] for r in results}
+    assert "ada@example.org" in run("users", "list").output
+    missing = CliRunner().invoke(cli, ["--db", db, "library", "list", "--user", "nobody@example.org"])
+    assert missing.exit_code == 1 and missing.output.count("\n") == 1 and "Traceback" not in missing.output
+    assert "Erased ada@example.org" in run("users", "delete", "ada@example.org", "--yes").output
+    assert "Nobody" in run("users", "list").output
+
+
+def test_eval_recommend_reports_metrics_and_baselines(db: str, store, arxiv_slice, tmp_path: Path) -> None:
+    _, records = arxiv_slice
+    days = sorted({r["first_seen"] for r in records})
+    window = [days[len(days) // 2], days[-1]]
+    inside = [r["id"] for r in records if window[0] <= r["first_seen"] < window[1]]
+    before = [r["id"] for r in records if r["first_seen"] < window[0]]
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("".join(json.dumps({"qid": f"q{n}", "library": before[n * 3:n * 3 + 3], "window": window,
+                                           "relevant": [inside[n]]}) + "\n" for n in range(5)))
+    out = CliRunner().invoke(cli, ["--db", db, "eval-recommend", str(queries), "--json"], catch_exceptions=False)
+    report = json.loads(out.output)
+    assert {"mrr@100", "recall@50", "ndcg@10", "by_library_size", "baselines"} <= set(report)
+    assert set(report["baselines"]) == {"random", "tfidf-centroid", "svm"}
+    assert report["by_library_size"]["1-3"]["n"] == 5 and report["candidates"] == len(inside)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import itertools
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -172,3 +175,42 @@ def db(new_db) -> str:  # noqa: ANN001
     return new_db()
 
 # --- end of backend fixtures ------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# People (tests/test_people.py, tests/test_web_people.py): a store of 3,000 real arXiv papers.
+# ---------------------------------------------------------------------------
+PEOPLE_LINES = 3000
+
+
+def _sync_files(db: str, path: Path):  # noqa: ANN202
+    from papertide.app.sync import run_sync
+    from papertide.settings import Settings
+    from papertide.sources import SyncRequest, get_source
+    from papertide.store import open_store
+
+    handle = open_store(db)
+    run_sync(get_source("files", Settings({"db": db}, environ={})), SyncRequest(paths=[str(path)]), handle)
+    return handle
+
+
+@pytest.fixture(scope="module")
+def arxiv_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """The first 3,000 papers of the shared arXiv file: (a JSONL file of them, the records)."""
+    folder = tmp_path_factory.mktemp("arxiv")
+    with gzip.open(SHARED_DATA / "arxiv" / "arxiv_cs_2025-2026.jsonl.gz", "rt", encoding="utf-8") as source:
+        lines = list(itertools.islice(source, PEOPLE_LINES))
+    path = folder / "arxiv.jsonl"
+    path.write_text("".join(lines))
+    return path, [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def people_store(db: str, arxiv_slice):  # noqa: ANN201
+    """A store (of the test's backend) holding ``arxiv_slice``."""
+    path, _ = arxiv_slice
+    handle = _sync_files(db, path)
+    try:
+        yield handle
+    finally:
+        handle.close()

@@ -3,49 +3,16 @@ offline evaluation. On both backends, over real arXiv papers from the shared dat
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import json
 from pathlib import Path
 
 import bibtexparser
-import pytest
 from click.testing import CliRunner
 
 from papertide.app import library as lib
 from papertide.app import people
 from papertide.app.recommend import for_person, update
 from papertide.cli import cli
-from papertide.settings import Settings
-from papertide.app.sync import run_sync
-from papertide.sources import SyncRequest, get_source
-from papertide.store import open_store
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-ARXIV = SHARED / "arxiv" / "arxiv_cs_2025-2026.jsonl.gz"
-LINES = 3000
-
-
-@pytest.fixture(scope="module")
-def arxiv_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
-    folder = tmp_path_factory.mktemp("arxiv")
-    with gzip.open(ARXIV, "rt", encoding="utf-8") as source:
-        lines = list(itertools.islice(source, LINES))
-    path = folder / "arxiv.jsonl"
-    path.write_text("".join(lines))
-    return path, [json.loads(line) for line in lines]
-
-
-@pytest.fixture
-def store(db: str, arxiv_slice):  # noqa: ANN201
-    path, _ = arxiv_slice
-    handle = open_store(db)
-    run_sync(get_source("files", Settings({"db": db}, environ={})), SyncRequest(paths=[str(path)]), handle)
-    try:
-        yield handle
-    finally:
-        handle.close()
-
 
 def _bib(records: list[dict], *, missing: int = 0, malformed: int = 0) -> str:
     """A BibTeX file as Zotero writes one: arXiv entries, some not stored here, some broken."""
@@ -62,93 +29,93 @@ def _bib(records: list[dict], *, missing: int = 0, malformed: int = 0) -> str:
     return "\n".join(out)
 
 
-def test_library_save_tag_note_remove_and_local_signal(store) -> None:
-    person = people.ensure(store, "Ada@Example.org")
-    pid = store.paper_texts(limit=1)[0].id
-    assert lib.save(store, person.id, pid, tags=["to read"], note="check eq. 3")
-    assert not lib.save(store, person.id, pid)  # saving twice keeps one entry
-    [entry] = store.library(person.id)
+def test_library_save_tag_note_remove_and_local_signal(people_store) -> None:
+    person = people.ensure(people_store, "Ada@Example.org")
+    pid = people_store.paper_texts(limit=1)[0].id
+    assert lib.save(people_store, person.id, pid, tags=["to read"], note="check eq. 3")
+    assert not lib.save(people_store, person.id, pid)  # saving twice keeps one entry
+    [entry] = people_store.library(person.id)
     assert (entry.paper_id, entry.tags, entry.note) == (pid, ["to read"], "check eq. 3")
-    assert lib.edit(store, person.id, pid, tags="a, b", note="")
-    assert store.library(person.id, tag="b")[0].tags == ["a", "b"]
-    history = store.signal_history([pid], ["saves"])
+    assert lib.edit(people_store, person.id, pid, tags="a, b", note="")
+    assert people_store.library(person.id, tag="b")[0].tags == ["a", "b"]
+    history = people_store.signal_history([pid], ["saves"])
     assert history[pid]["saves"][-1][1] == 1  # the save counts for trending as a local signal
-    assert lib.remove(store, person.id, pid) and store.library(person.id) == []
+    assert lib.remove(people_store, person.id, pid) and people_store.library(person.id) == []
 
 
-def test_bibtex_import_matches_keeps_unmatched_and_reports_malformed_lines(store, arxiv_slice) -> None:
+def test_bibtex_import_matches_keeps_unmatched_and_reports_malformed_lines(people_store, arxiv_slice) -> None:
     _, records = arxiv_slice
-    person = people.ensure(store, "ada@example.org")
+    person = people.ensure(people_store, "ada@example.org")
     text = _bib(records[:20], missing=3, malformed=1)
-    report = lib.import_file(store, person.id, text.encode(), name="zotero.bib")
+    report = lib.import_file(people_store, person.id, text.encode(), name="zotero.bib")
     assert (report.matched, report.unmatched) == (20, 3)
     assert len(report.malformed) == 1 and report.malformed[0][0] > text[:text.index("bad0")].count("\n")
-    entries = store.library(person.id)
+    entries = people_store.library(person.id)
     assert len(entries) == 23 and sum(e.paper_id is None for e in entries) == 3
-    again = lib.import_file(store, person.id, text.encode())
-    assert again.duplicates == 23 and len(store.library(person.id)) == 23
+    again = lib.import_file(people_store, person.id, text.encode())
+    assert again.duplicates == 23 and len(people_store.library(person.id)) == 23
 
 
-def test_title_match_without_ids_and_ris_and_csl_json(store, arxiv_slice) -> None:
+def test_title_match_without_ids_and_ris_and_csl_json(people_store, arxiv_slice) -> None:
     _, records = arxiv_slice
-    person = people.ensure(store, "ada@example.org")
+    person = people.ensure(people_store, "ada@example.org")
     r = records[5]
     first = r["authors"][0]
     no_ids = f"@article{{x,\n  title = {{{r['title'].upper()}}},\n  author = {{{first}}},\n}}\n"
-    assert lib.import_file(store, person.id, no_ids.encode()).matched == 1  # by normalised title
+    assert lib.import_file(people_store, person.id, no_ids.encode()).matched == 1  # by normalised title
     ris = f"TY  - JOUR\nTI  - {records[6]['title']}\nAU  - {records[6]['authors'][0]}\nUR  - https://arxiv.org/abs/{records[6]['id']}\nER  - \n"
-    assert lib.import_file(store, person.id, ris.encode(), name="x.ris").matched == 1
+    assert lib.import_file(people_store, person.id, ris.encode(), name="x.ris").matched == 1
     csl = json.dumps([{"title": records[7]["title"], "DOI": "", "URL": f"https://arxiv.org/abs/{records[7]['id']}v2",
                        "author": [{"family": "X", "given": "Y"}]}])
-    assert lib.import_file(store, person.id, csl.encode(), name="x.json").matched == 1
-    assert {e.paper_id for e in store.library(person.id)} == {r["id"], records[6]["id"], records[7]["id"]}
+    assert lib.import_file(people_store, person.id, csl.encode(), name="x.json").matched == 1
+    assert {e.paper_id for e in people_store.library(person.id)} == {r["id"], records[6]["id"], records[7]["id"]}
 
 
-def test_export_bibtex_reads_back_with_eprint(store, arxiv_slice) -> None:
+def test_export_bibtex_reads_back_with_eprint(people_store, arxiv_slice) -> None:
     _, records = arxiv_slice
-    person = people.ensure(store, "ada@example.org")
-    lib.import_file(store, person.id, _bib(records[:5], missing=1).encode(), tags=["thesis"])
-    parsed = bibtexparser.parse_string(lib.export_bibtex(store, person.id))
+    person = people.ensure(people_store, "ada@example.org")
+    lib.import_file(people_store, person.id, _bib(records[:5], missing=1).encode(), tags=["thesis"])
+    parsed = bibtexparser.parse_string(lib.export_bibtex(people_store, person.id))
     assert not parsed.failed_blocks and len(parsed.entries) == 6
     eprints = {e.fields_dict["eprint"].value for e in parsed.entries if "eprint" in e.fields_dict}
     assert eprints == {r["id"] for r in records[:5]}
-    one = bibtexparser.parse_string(lib.export_bibtex(store, person.id, paper_id=records[0]["id"]))
-    assert len(one.entries) == 1 and len(bibtexparser.parse_string(lib.export_bibtex(store, person.id, tag="none")).entries) == 0
+    one = bibtexparser.parse_string(lib.export_bibtex(people_store, person.id, paper_id=records[0]["id"]))
+    assert len(one.entries) == 1 and len(bibtexparser.parse_string(lib.export_bibtex(people_store, person.id, tag="none")).entries) == 0
 
 
-def test_recommendations_have_reasons_and_learn_from_feedback(store, arxiv_slice) -> None:
+def test_recommendations_have_reasons_and_learn_from_feedback(people_store, arxiv_slice) -> None:
     _, records = arxiv_slice
-    person = people.ensure(store, "ada@example.org")
-    lib.import_file(store, person.id, _bib(records[:8]).encode())
-    update(store, days=3650)
-    recs = for_person(store, person, limit=10, days=3650)
+    person = people.ensure(people_store, "ada@example.org")
+    lib.import_file(people_store, person.id, _bib(records[:8]).encode())
+    update(people_store, days=3650)
+    recs = for_person(people_store, person, limit=10, days=3650)
     assert len(recs) == 10
     assert not {r.paper.id for r in recs} & {x["id"] for x in records[:8]}  # never what is saved
     saved_titles = {x["title"] for x in records[:8]}
     assert all(c["title"] in saved_titles for r in recs for c in r.close_to) and recs[0].close_to
     assert recs[0].reason.startswith("close to “")
     top = recs[0].paper.id
-    people.rate(store, person, top, "down")
-    assert top not in {r.paper.id for r in for_person(store, person, limit=50, days=3650)}  # hidden at once
-    update(store, days=3650)  # rescored with the 👎
-    assert top not in {r.paper.id for r in for_person(store, person, limit=200, days=3650)}
+    people.rate(people_store, person, top, "down")
+    assert top not in {r.paper.id for r in for_person(people_store, person, limit=50, days=3650)}  # hidden at once
+    update(people_store, days=3650)  # rescored with the 👎
+    assert top not in {r.paper.id for r in for_person(people_store, person, limit=200, days=3650)}
 
 
-def test_delete_erases_everything_and_export_has_it(store, arxiv_slice) -> None:
+def test_delete_erases_everything_and_export_has_it(people_store, arxiv_slice) -> None:
     _, records = arxiv_slice
-    ada, bob = people.ensure(store, "ada@example.org"), people.ensure(store, "bob@example.org")
-    lib.import_file(store, ada.id, _bib(records[:3]).encode())
-    lib.import_file(store, bob.id, _bib(records[3:4]).encode())
-    people.rate(store, ada, records[10]["id"], "up")
-    data = people.export(store, ada)
+    ada, bob = people.ensure(people_store, "ada@example.org"), people.ensure(people_store, "bob@example.org")
+    lib.import_file(people_store, ada.id, _bib(records[:3]).encode())
+    lib.import_file(people_store, bob.id, _bib(records[3:4]).encode())
+    people.rate(people_store, ada, records[10]["id"], "up")
+    data = people.export(people_store, ada)
     assert len(data["library"]) == 3 and data["feedback"] == [{"paper_id": records[10]["id"], "value": "up"}]
-    counts = people.delete(store, ada)
+    counts = people.delete(people_store, ada)
     assert counts["library"] == 3 and counts["feedback"] == 1
-    assert store.person(email="ada@example.org") is None and store.library(ada.id) == []
-    assert len(store.library(bob.id)) == 1  # the other person's data stays
+    assert people_store.person(email="ada@example.org") is None and people_store.library(ada.id) == []
+    assert len(people_store.library(bob.id)) == 1  # the other person's data stays
 
 
-def test_cli_library_recommend_and_users(db: str, store, arxiv_slice, tmp_path: Path) -> None:
+def test_cli_library_recommend_and_users(db: str, people_store, arxiv_slice, tmp_path: Path) -> None:
     _, records = arxiv_slice
     bib = tmp_path / "lib.bib"
     bib.write_text(_bib(records[:6], missing=1, malformed=1))
@@ -160,7 +127,7 @@ def test_cli_library_recommend_and_users(db: str, store, arxiv_slice, tmp_path: 
     exported = tmp_path / "out.bib"
     assert run("library", "export", "--user", "ada@example.org", "-o", str(exported)).exit_code == 0
     assert len(bibtexparser.parse_file(str(exported)).entries) == 7
-    store.set_feedback(store.person(email="ada@example.org").id, records[20]["id"], -1, "2026-12-01T00:00:00Z")
+    people_store.set_feedback(people_store.person(email="ada@example.org").id, records[20]["id"], -1, "2026-12-01T00:00:00Z")
     rec = run("recommend", "--user", "ada@example.org", "--json")
     results = json.loads(rec.output)["results"]
     assert results and all(r["reason"] for r in results) and records[20]["id"] not in {r["id"] for r in results}
@@ -171,7 +138,7 @@ def test_cli_library_recommend_and_users(db: str, store, arxiv_slice, tmp_path: 
     assert "Nobody" in run("users", "list").output
 
 
-def test_eval_recommend_reports_metrics_and_baselines(db: str, store, arxiv_slice, tmp_path: Path) -> None:
+def test_eval_recommend_reports_metrics_and_baselines(db: str, people_store, arxiv_slice, tmp_path: Path) -> None:
     _, records = arxiv_slice
     days = sorted({r["first_seen"] for r in records})
     window = [days[len(days) // 2], days[-1]]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from papertide.errors import BadLink
 from papertide.settings import Settings
@@ -96,6 +96,41 @@ def link(settings: Settings, purpose: str, token: str) -> str:
 def paper_link(settings: Settings, paper_id: str) -> str:
     """The paper's page on this papertide site."""
     return base_url(settings) + PAPER_PATH.format(id=quote(paper_id, safe=""))
+
+
+@dataclass(frozen=True)
+class Rating:
+    """What a one-click rating link says: this person rates this paper up or down."""
+
+    person_id: int
+    email: str
+    paper_id: str
+    verdict: str
+
+
+RATE_PATH = "/rate/{token}"
+
+
+def rating_token(secret: str, person_id: int, email: str, paper_id: str, verdict: str) -> str:
+    """A rating link's token; it never expires (a digest read weeks later still works), and
+    it stops working when the account is deleted."""
+    return URLSafeSerializer(secret, salt="papertide-rate").dumps(
+        {"s": person_id, "e": email, "i": paper_id, "v": verdict})
+
+
+def rating_link(settings: Settings, store: Any, person_id: int, email: str, paper_id: str, verdict: str) -> str:
+    token = rating_token(signing_secret(settings, store), person_id, email, paper_id, verdict)
+    return base_url(settings) + RATE_PATH.format(token=token)
+
+
+def read_rating_token(secret: str, token: str) -> Rating:
+    try:
+        claims = URLSafeSerializer(secret, salt="papertide-rate").loads(token)
+    except BadSignature:
+        raise BadLink("this rating link is not valid (it may be cut short or altered)") from None
+    if not isinstance(claims, dict) or claims.get("v") not in ("up", "down"):
+        raise BadLink("this is not a rating link")
+    return Rating(int(claims.get("s", 0)), str(claims.get("e", "")), str(claims.get("i", "")), str(claims["v"]))
 
 
 def token_from(text: str) -> str:

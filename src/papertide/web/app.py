@@ -26,7 +26,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
 
 from papertide import __version__
-from papertide.errors import BadInput, BadLink, PapertideError, PaperNotFound, UnknownCategory, UnknownSubscriber, UnknownTimeZone
+from papertide.errors import (BadInput, BadLink, PapertideError, PaperNotFound, UnknownCategory, UnknownPerson,
+                              UnknownSubscriber, UnknownTimeZone)
 from papertide.cite import bibtex
 from papertide.model import link_label
 from papertide.settings import Settings
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
     app.state.templates = templates()
     _install_error_handlers(app)
     from papertide.digest import routes as digest_routes
-    from papertide.web import api, feeds, pages
+    from papertide.web import api, feeds, pages, people
 
     @contextmanager
     def shared_store() -> Iterator[Any]:
@@ -130,6 +131,8 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(pages.router)
+    app.include_router(people.router)
+    app.include_router(people.api)
     # The confirm / manage / unsubscribe pages the digest's mails link to (digest/links.py).
     app.include_router(digest_routes.router(settings, store=shared_store), include_in_schema=False)
     app.mount("/static", StaticFiles(packages=[("papertide.web", "static")]), name="static")
@@ -203,7 +206,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {UnknownTimeZone: "unknown_time_zone", UnknownCategory: "unknown_category"}.get(type(exc), "bad_request")
         return error_response(request, 400, code, str(exc))
 
-    async def not_found(request: Request, exc: PaperNotFound | UnknownSubscriber) -> Response:
+    async def not_found(request: Request, exc: PaperNotFound | UnknownSubscriber | UnknownPerson) -> Response:
         return error_response(request, 404, "not_found", str(exc))
 
     async def bad_link(request: Request, exc: BadLink) -> Response:
@@ -234,6 +237,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BadInput, bad_input)  # type: ignore[arg-type]
     app.add_exception_handler(PaperNotFound, not_found)  # type: ignore[arg-type]
     app.add_exception_handler(UnknownSubscriber, not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownPerson, not_found)  # type: ignore[arg-type]
     app.add_exception_handler(BadLink, bad_link)  # type: ignore[arg-type]
     app.add_exception_handler(PapertideError, papertide_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]

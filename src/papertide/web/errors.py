@@ -54,3 +54,17 @@ class BodyTooLarge(WebError):
 
     status = 413
     code = "body_too_large"
+
+
+class NotSignedIn(WebError):
+    """A person's page or action asked for without a session."""
+
+    status = 401
+    code = "not_signed_in"
+
+
+class CrossSite(WebError):
+    """A state-changing request another site made a browser send."""
+
+    status = 403
+    code = "cross_site"

@@ -46,8 +46,9 @@ def _day_time(day: str) -> str:
     return f"{day}T00:00:00Z" if len(day) == 10 else datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def atom(title: str, self_url: str, alternate: str, base: str, cards: list[Card]) -> bytes:
-    """An Atom 1.0 document for a list of papers."""
+def atom(title: str, self_url: str, alternate: str, base: str, cards: list[Card],
+         notes: dict[str, str] | None = None) -> bytes:
+    """An Atom 1.0 document for a list of papers; ``notes`` start a paper's summary (a reason)."""
     feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM})
     _sub(feed, "title", title)
     _sub(feed, "id", self_url)
@@ -71,7 +72,8 @@ def atom(title: str, self_url: str, alternate: str, base: str, cards: list[Card]
             _sub(_sub(entry, "author"), "name", plain(name))
         for category in p.categories:
             _sub(entry, "category", term=category)
-        _sub(entry, "summary", plain(p.abstract), type="text")
+        note = (notes or {}).get(p.id)
+        _sub(entry, "summary", (f"{note}\n\n" if note else "") + plain(p.abstract), type="text")
     return etree.tostring(feed, xml_declaration=True, encoding="utf-8")
 
 

@@ -202,7 +202,8 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
 
 
 # Paths whose last part is a signed token: access and error logs show only their prefix.
-_TOKEN_PREFIXES = ("/api/v1/subscriptions/", "/confirm/", "/manage/", "/unsubscribe/")
+_TOKEN_PREFIXES = ("/api/v1/subscriptions/", "/confirm/", "/manage/", "/unsubscribe/", "/signin/", "/rate/",
+                    "/feeds/for-you/")
 
 
 def loggable_path(path: str) -> str:

@@ -35,7 +35,7 @@ MODES = ("keyword", "semantic", "hybrid")
 SORTS = ("relevance", "newest")
 FACET_DEPTH = 500  # the best matches whose categories, years, sources and code links a search page counts
 WINDOWS = ("day", "week", "month")
-CARD_SIGNALS = ("upvotes", "github_stars", "comments")
+CARD_SIGNALS = ("upvotes", "github_stars", "comments", "saves")
 MAX_PAGE = 100
 MAX_OFFSET = 1000
 _SOURCE = re.compile(r"^[a-z][a-z\-:]{0,30}$")
@@ -172,7 +172,9 @@ class Site:
         self._opening = threading.Lock()
         self.cache = TTLCache(float(settings.web_cache_seconds))
         self.limiter = RateLimiter({"search": int(settings.rate_limit_search),
-                                    "subscribe": int(settings.rate_limit_subscribe)})
+                                    "subscribe": int(settings.rate_limit_subscribe),
+                                    "signin": int(settings.rate_limit_signin),
+                                    "signin_address": (int(settings.rate_limit_signin) + 1) // 2})
         self.page_size = max(1, min(MAX_PAGE, int(settings.web_page_size)))
         self._embedder: Embedder | None = None
         self._embedder_failed = False

@@ -176,3 +176,27 @@ def test_cross_site_and_tokenless_posts_are_refused(site: TestClient, arxiv_slic
     no_csrf = site.post("/account/delete", data={"confirm": "yes", "csrf_token": "x"}, headers=SAME)
     assert no_csrf.status_code == 403 and site.get("/api/v1/me/library").status_code == 200
     assert site.post("/signin", data={"email": "x@example.org"}, headers=SAME).status_code == 403
+
+
+def test_the_digest_starts_with_for_you_whose_rating_links_work(site: TestClient, arxiv_slice) -> None:
+    from papertide.app import library as lib
+    from papertide.app.recommend import update
+    from papertide.digest import subscriptions
+    from papertide.digest.outbox import preview
+
+    _, records = arxiv_slice
+    with closing(open_store(site.settings.db)) as s:
+        request = subscriptions.request_subscription(s, site.settings, "ada@example.org", {"authors": ["Nobody Here"]})
+        s.confirm_subscriber(request.subscriber.id, request.subscriber.nonce, "2026-12-01T00:00:00Z")
+        ada = s.ensure_person("ada@example.org", "2026-12-01T00:00:00Z")
+        lib.import_file(s, ada.id, _bib(records[:8]).encode())
+        update(s, days=3650)
+        top = s.recommendations(ada.id, 1)[0][0]
+        rendered, _ = preview(s, site.settings, "ada@example.org")
+    assert rendered.text.split("==")[1].strip() == "For you"  # the first section
+    assert "Why: close to" in rendered.text and "👎 Not for me" in rendered.html
+    down = re.search(r"Not for me: (\S+)", rendered.text).group(1).removeprefix(SITE)
+    assert site.post(down).status_code == 200
+    with closing(open_store(site.settings.db)) as s:
+        assert s.feedback(ada.id) == {top: -1}  # the first paper of For you is the best recommendation
+        assert top not in [pid for pid, _, _ in s.recommendations(ada.id, 200)]

@@ -20,7 +20,7 @@ from papertide.query import parse_query
 from papertide.settings import Settings
 from papertide.sources import SOURCES, SyncRequest
 from papertide.store import Filters, Store, open_store
-from papertide.cli.ingest import embed_new, sync_source
+from papertide.cli.ingest import embed_new, recommend_new, sync_source
 
 log = logging.getLogger("papertide")
 
@@ -122,6 +122,7 @@ def sync(obj: Context, source: str, since: str | None, until: str | None, sets: 
     if source != "all":
         sync_source(obj.store, obj.settings, source, request, as_json)
         embed_new(obj.store, obj.settings, as_json)
+        recommend_new(obj.store, obj.settings, as_json)
         return
     # The default sources one after the other: one unreachable source does not stop the next.
     failed = []
@@ -132,6 +133,7 @@ def sync(obj: Context, source: str, since: str | None, until: str | None, sets: 
             click.echo(f"papertide: error: {name}: {exc}", err=True)
             failed.append(name)
     embed_new(obj.store, obj.settings, as_json)
+    recommend_new(obj.store, obj.settings, as_json)
     if failed:
         sys.exit(1)
 

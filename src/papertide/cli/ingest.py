@@ -73,3 +73,19 @@ def embed_new(store: Store, settings: Settings, as_json: bool) -> None:
         return
     if report is not None and not as_json:
         click.echo(f"index: {report.embedded:,} new papers embedded in {report.seconds:.1f} s")
+
+
+def recommend_new(store: Store, settings: Settings, as_json: bool) -> None:
+    """After a sync, score its new papers for every person here (one batch for all)."""
+    from papertide.app.recommend import update
+
+    people = store.people()
+    if not people:
+        return
+    bar = progress.Bar("recommend", len(people), "people")
+    try:
+        counts = update(store, days=int(settings.recommend_days), progress=bar.update_to)
+    finally:
+        bar.close()
+    if not as_json:
+        click.echo(f"recommend: {counts['updated']:,} people given the new papers, {counts['rescored']:,} rescored")

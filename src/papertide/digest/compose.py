@@ -14,15 +14,15 @@ import functools
 from dataclasses import dataclass, field
 from typing import Iterable
 
-KINDS = ("trending", "search", "author", "category")
+KINDS = ("foryou", "trending", "search", "author", "category")
 
 
 @dataclass(frozen=True)
 class Topic:
     """One thing a subscriber follows."""
 
-    kind: str                       # trending | search | author | category
-    query: str = ""                 # search: the query; author: the name; category: the category
+    kind: str                       # foryou | trending | search | author | category
+    query: str = ""                 # search: the query; author: the name; category: the category; foryou: the address
     mode: str = "keyword"           # search mode of a saved search
     categories: tuple[str, ...] = ()  # trending or search restricted to these
     window: str = ""                # trending window (day, week, month); '' = by frequency
@@ -36,6 +36,8 @@ class Topic:
     def label(self) -> str:
         """How the topic is titled in a digest."""
         cats = ", ".join(self.categories)
+        if self.kind == "foryou":
+            return "For you"
         if self.kind == "trending":
             return f"Trending in {cats}" if cats else "Trending"
         if self.kind == "author":
@@ -52,6 +54,7 @@ class TopicHits:
     topic: Topic
     hits: list[tuple[str, float]] = field(default_factory=list)  # (paper id, score)
     note: str = ""                  # e.g. why a search mode fell back to keyword
+    why: dict[str, str] = field(default_factory=dict)  # for you: paper id -> reason
 
     @functools.cached_property
     def ids(self) -> frozenset[str]:
@@ -63,6 +66,7 @@ class DigestItem:
     paper_id: str
     score: float
     also: list[str] = field(default_factory=list)  # labels of other topics that found it
+    why: str = ""  # for you: the reason it is recommended
 
 
 @dataclass
@@ -93,7 +97,7 @@ def compose(topic_hits: list[TopicHits], max_papers: int,
                 cursors[index] += 1
                 if pid in taken or pid in excluded:
                     continue
-                item = DigestItem(pid, score)
+                item = DigestItem(pid, score, why=th.why.get(pid, ""))
                 taken[pid] = item
                 groups[index].items.append(item)
                 progressing = True

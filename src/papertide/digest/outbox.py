@@ -17,7 +17,7 @@ from email.policy import default as default_policy
 from typing import Any, Callable, Iterator
 
 from papertide.digest import links, periods
-from papertide.digest.compose import DigestGroup, compose
+from papertide.digest.compose import DigestGroup, Topic, compose
 from papertide.digest.render import (
     Cards,
     Rendered,
@@ -109,13 +109,18 @@ def compose_all(store: Any, settings: Settings, dues: list[Due], *, now: datetim
                 lookback: timedelta | None = None) -> Iterator[Composed]:
     """Each due subscriber's digest, composed against the same store snapshot position ``hi``."""
     finder = TopicFinder(store, settings, now)
-    trending_fans = [d.subscriber.id for d in dues if d.subscriber.follows.get("trending")]
-    already = store.sent_papers(trending_fans, periods.iso(now - timedelta(days=SENT_MEMORY_DAYS)))
+    people = {d.subscriber.id for d in dues if store.person(email=d.subscriber.email) is not None}
+    # Trending lists and recommendations repeat from day to day: what a digest had is left out later.
+    repeating = [d.subscriber.id for d in dues if d.subscriber.follows.get("trending") or d.subscriber.id in people]
+    already = store.sent_papers(repeating, periods.iso(now - timedelta(days=SENT_MEMORY_DAYS)))
     starts: dict[str, int] = {}
     for due in dues:
         sub = due.subscriber
         lo = window_start(store, due, lookback, starts)
-        topic_hits = [finder.hits(t, lo, hi, sub.frequency) for t in _follows(sub).topics()]
+        topics = _follows(sub).topics()
+        if sub.id in people:  # the subscriber signs in here too: their recommendations come first
+            topics.insert(0, Topic("foryou", sub.email))
+        topic_hits = [finder.hits(t, lo, hi, sub.frequency) for t in topics]
         yield Composed(due, compose(topic_hits, sub.max_papers, already.get(sub.id, ())), lo, hi)
 
 
@@ -140,7 +145,15 @@ class Renderer:
         sub = c.due.subscriber
         return render_digest(self.settings, email=sub.email, period=c.due.period, groups=c.groups,
                              cards=self.cards, topics=_follows(sub).topics(), manage_url=manage,
-                             unsubscribe_url=unsubscribe)
+                             unsubscribe_url=unsubscribe, rate=self._rating_links(sub))
+
+    def _rating_links(self, sub: Subscriber) -> Callable[[str], dict[str, str]] | None:
+        """👍/👎 links for each paper of a subscriber who signs in here (signed: one click, no sign-in)."""
+        person = self.store.person(email=sub.email)
+        if person is None:
+            return None
+        return lambda pid: {v: links.rating_link(self.settings, self.store, person.id, person.email, pid, v)
+                            for v in ("up", "down")}
 
     def row(self, c: Composed) -> OutboxRow:
         sub, stamp = c.due.subscriber, periods.iso(self.now)

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -117,15 +117,18 @@ class Cards:
 
 
 def render_digest(settings: Settings, *, email: str, period: str, groups: list[DigestGroup], cards: Cards,
-                  topics: list[Topic], manage_url: str, unsubscribe_url: str) -> Rendered:
-    """Subject, HTML and text of one digest (papers ``cards`` does not know are left out)."""
+                  topics: list[Topic], manage_url: str, unsubscribe_url: str,
+                  rate: Callable[[str], dict[str, str]] | None = None) -> Rendered:
+    """Subject, HTML and text of one digest (papers ``cards`` does not know are left out);
+    ``rate`` gives a paper's 👍/👎 links for a subscriber who signs in here."""
     shown = []
     for group in groups:
         items = []
         for item in group.items:
             if item.paper_id in cards.views:
                 html, text = cards.card(item.paper_id, ", ".join(item.also))
-                items.append({"html": html, "text": text, "title": cards.views[item.paper_id]["title"]})
+                items.append({"html": html, "text": text, "title": cards.views[item.paper_id]["title"],
+                              "why": item.why, "rate": rate(item.paper_id) if rate else None})
         if items:
             shown.append({"label": group.topic.label, "note": group.note, "papers": items})
     total = sum(len(g["papers"]) for g in shown)

@@ -43,11 +43,26 @@ class TopicFinder:
             key: tuple[Any, ...] = (topic.key, window)
         else:
             key = (topic.key, lo, hi)
+        if topic.kind == "foryou":
+            return self._for_you(topic)
         found = self.cache.get(key)
         if found is None:
             found = self.cache[key] = (self._trending(topic, key[1]) if topic.kind == "trending"
                                        else self._search(topic, lo, hi))
         return found
+
+    def _for_you(self, topic: Topic) -> TopicHits:
+        """The person's stored recommendations (``update`` keeps them current after each sync)."""
+        from papertide.app.recommend import Recommendation
+
+        person = self.store.person(email=topic.query)
+        if person is None:
+            return TopicHits(topic)
+        rows = self.store.recommendations(person.id, TOPIC_LIMIT)
+        papers = self.store.get_many(pid for pid, _, _ in rows)
+        why = {pid: Recommendation(papers[pid], score, r.get("close_to", []), r.get("terms", []),
+                                   r.get("author", "")).reason for pid, score, r in rows if pid in papers}
+        return TopicHits(topic, [(pid, score) for pid, score, _ in rows if pid in papers], why=why)
 
     @property
     def oldest(self) -> str | None:

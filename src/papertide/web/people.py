@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, UploadFile
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from papertide.app import library as lib
 from papertide.app import people
-from papertide.app.recommend import for_person
+from papertide.app.recommend import for_person, update
 from papertide.errors import BadInput, BadLink
 from papertide.web import accounts
 from papertide.web.errors import NotFound
@@ -49,6 +49,18 @@ def _acting(request: Request, csrf_token: str = "") -> Any:
     if csrf_token:
         site.csrf.verify(request.cookies.get(CSRF_COOKIE), csrf_token)
     return accounts.required(site, request)
+
+
+def _rescore_later(request: Request, background: BackgroundTasks, person: Any) -> None:
+    """Score the person's recommendations again once the answer is sent (their library or
+    feedback just changed); a burst of saves is scored once, by the first task that runs."""
+    site = _site(request)
+
+    def rescore() -> None:
+        current = site.store.person(id=person.id)
+        if current is not None and current.recs_stale:
+            update(site.store, emails=[current.email], days=int(site.settings.recommend_days))
+    background.add_task(rescore)
 
 
 def _back(request: Request, fallback: str) -> str:
@@ -129,7 +141,8 @@ def for_you(request: Request) -> Response:
 
 
 @router.post("/me/save")
-def save(request: Request, paper_id: PaperId, csrf_token: Token = "", remove: Annotated[str, Form()] = "") -> Response:
+def save(request: Request, background: BackgroundTasks, paper_id: PaperId, csrf_token: Token = "",
+         remove: Annotated[str, Form()] = "") -> Response:
     site = _site(request)
     person = accounts.current(site, request)
     if person is None:
@@ -139,15 +152,17 @@ def save(request: Request, paper_id: PaperId, csrf_token: Token = "", remove: An
         lib.remove(site.store, person.id, paper_id)
     else:
         lib.save(site.store, person.id, paper_id)
+    _rescore_later(request, background, person)
     return RedirectResponse(_back(request, "/library"), status_code=303)
 
 
 @router.post("/me/rate")
-def rate(request: Request, paper_id: PaperId, verdict: Annotated[str, Form(max_length=10)], csrf_token: Token = ""
-         ) -> Response:
+def rate(request: Request, background: BackgroundTasks, paper_id: PaperId,
+         verdict: Annotated[str, Form(max_length=10)], csrf_token: Token = "") -> Response:
     site = _site(request)
     person = _acting(request, csrf_token)
     people.rate(site.store, person, paper_id, verdict)
+    _rescore_later(request, background, person)
     return RedirectResponse(_back(request, "/for-you"), status_code=303)
 
 
@@ -194,17 +209,19 @@ def library_page(request: Request, tag: Annotated[str, Query(max_length=60)] = "
 
 
 @router.post("/library/import", response_class=HTMLResponse)
-async def library_import(request: Request, file: Annotated[UploadFile, File()], csrf_token: Token = "",
-                         tags: Annotated[str, Form(max_length=500)] = "") -> Response:
+async def library_import(request: Request, background: BackgroundTasks, file: Annotated[UploadFile, File()],
+                         csrf_token: Token = "", tags: Annotated[str, Form(max_length=500)] = "") -> Response:
     from fastapi.concurrency import run_in_threadpool
 
     data = await file.read()
-    return await run_in_threadpool(_import, request, data, file.filename or "", csrf_token, tags)
+    return await run_in_threadpool(_import, request, background, data, file.filename or "", csrf_token, tags)
 
 
-def _import(request: Request, data: bytes, name: str, csrf_token: str, tags: str) -> Response:
+def _import(request: Request, background: BackgroundTasks, data: bytes, name: str, csrf_token: str,
+            tags: str) -> Response:
     site = _site(request)
     person = _acting(request, csrf_token)
+    _rescore_later(request, background, person)
     everything = site.store.library(person.id)
     try:
         report = lib.import_file(site.store, person.id, data, name=name, tags=lib.clean_tags(tags))

@@ -2,7 +2,8 @@
 
 Imports the shared arXiv and Hugging Face files into a fresh store, starts `papertide serve`,
 and has Chromium (as the browser tests do) take the trending page, a search, the page of the
-most upvoted paper and a digest (its mail's HTML part) at 1366 and 390 px. A page wider than
+most upvoted paper, a digest (its mail's HTML part) and a signed-in reader's For you, library,
+account and the sign-in page at 1366 and 390 px. A page wider than
 the screen fails the run.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
@@ -84,6 +85,32 @@ def digest_html(db: str, folder: Path) -> Path:
     return path
 
 
+SESSION = "screenshots-session-" + "x" * 24
+
+
+def reader_library(db: str) -> None:
+    """The reader also signs in here: a library of papers on medical image segmentation (some
+    tagged), their recommendations scored, and a session for the browser."""
+    import hashlib
+
+    from papertide.app import library, people
+    from papertide.app.recommend import update
+    from papertide.app.search import search
+    from papertide.store import open_store
+
+    store = open_store(db)
+    try:
+        person = people.ensure(store, "reader@example.org")
+        hits = search(store, "medical image segmentation", limit=12).hits
+        for n, (pid, _) in enumerate(hits):
+            library.save(store, person.id, pid, tags=["segmentation"] if n % 3 == 0 else [])
+        update(store)
+        store.add_session(person.id, hashlib.sha256(SESSION.encode()).hexdigest(), "2026-01-01T00:00:00Z",
+                          "2999-01-01T00:00:00Z")
+    finally:
+        store.close()
+
+
 def most_upvoted(db: str) -> str:
     from papertide.store import open_store
 
@@ -112,8 +139,10 @@ def main() -> int:
         subprocess.run([PAPERTIDE, "import", str(DATA / "arxiv" / "arxiv_cs_2025-2026.jsonl.gz"),
                         str(DATA / "hf" / "hf_daily_papers_2024-05_to_2026-08.jsonl.gz")], env=env, check=True,
                        stdout=subprocess.DEVNULL)
+        reader_library(db)
         pages = {"trending": "/", "search": SEARCH, "paper": f"/papers/{most_upvoted(db)}",
-                 "digest": digest_html(db, Path(folder)).as_uri()}
+                 "digest": digest_html(db, Path(folder)).as_uri(), "for-you": "/for-you", "library": "/library",
+                 "account": "/account", "signin": "/signin"}
         port = free_port()
         server = subprocess.Popen([PAPERTIDE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
@@ -125,6 +154,7 @@ def main() -> int:
                 chromium = playwright.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
                 for width in WIDTHS:
                     context = chromium.new_context(base_url=base, viewport={"width": width, "height": 900})
+                    context.add_cookies([{"name": "pt_session", "value": SESSION, "url": base}])
                     tab = context.new_page()
                     for name, url in pages.items():
                         tab.goto(url)

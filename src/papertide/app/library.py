@@ -9,6 +9,7 @@ rispy's and the json module's; a malformed entry is reported with its line and s
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +25,8 @@ MAX_TAGS, MAX_TAG, MAX_NOTE = 20, 60, 5000
 MAX_IMPORT_BYTES = 20_000_000
 _ARXIV_IN_URL = re.compile(r"arxiv\.org/(?:abs|pdf)/([^\s?#]+?)(?:\.pdf)?(?:[?#]|$)", re.I)
 _TAG = re.compile(r"^[^\x00-\x1f<>\"]{1,60}$")
+# bibtexparser logs a warning per broken entry; the import report already names each one by line.
+logging.getLogger("bibtexparser.splitter").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -136,8 +139,8 @@ def _bibtex(text: str, report: ImportReport) -> list[LibraryEntry]:
 
     library = bibtexparser.parse_string(text)
     for block in library.failed_blocks:
-        report.malformed.append((block.start_line + 1, _first_line(str(getattr(block, "error", "")) or
-                                                                   "not a BibTeX entry")))
+        why = getattr(block.error, "abort_reason", "") or str(block.error)
+        report.malformed.append((block.start_line + 1, _first_line(why or "not a BibTeX entry")))
     entries = []
     for item in library.entries:
         fields = {k.lower(): v for k, v in item.fields_dict.items()}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from papertide.rank.recommend import Person as Model, Pick, Space, recommend
+from papertide.rank.recommend import Batch, Person as Model, Pick, Space, recommend
 from papertide.store.base import LibraryEntry, PaperText, Person, StoredPaper
 
 log = logging.getLogger("papertide.recommend")
@@ -99,12 +99,11 @@ def _score(store: Any, people: list[Person], candidates: list[PaperText], *, rep
         liked = [pid for pid, v in fb.items() if v > 0 and pid in texts]
         models[person.id] = Model(person.id, keys + liked, disliked=[pid for pid, v in fb.items() if v < 0],
                                   hidden=set(keys) | set(fb), authors=_followed_authors(store, person))
-    space = Space(texts, [t.id for t in background])
-    cand_ids = [c.id for c in candidates]
+    batch = Batch(Space(texts, [t.id for t in background]), [c.id for c in candidates])
     authors = {c.id: c.authors for c in candidates}
     now = _now()
     for n, person in enumerate(people, 1):
-        picks = recommend(space, models[person.id], cand_ids, limit=KEEP, candidate_authors=authors)
+        picks = recommend(batch, models[person.id], limit=KEEP, candidate_authors=authors)
         store.save_recommendations(person.id, [(p.paper, p.score, _reason(p, titles)) for p in picks],
                                    replace=replace, seq=seq, now=now, keep=KEEP)
         if progress:

@@ -18,7 +18,7 @@ import numpy as np
 from papertide.app.recommend import text_of
 from papertide.errors import BadQueries
 from papertide.rank.evaluate import mrr_at, ndcg_at, recall_at
-from papertide.rank.recommend import Person, Space, recommend
+from papertide.rank.recommend import Batch, Person, Space, recommend
 
 EVAL_BACKGROUND = 5000
 BUCKETS = (("1-3", 1, 3), ("4-9", 4, 9), ("10+", 10, 10**9))
@@ -50,13 +50,13 @@ def evaluate(store: Any, path: Path, *, background: int = EVAL_BACKGROUND, limit
         texts.update((t.id, text_of(t.title, t.abstract)) for t in libraries)
         earlier = [t for t in store.sample_texts(window[0], background) if t.id not in texts]
         texts.update((t.id, text_of(t.title, t.abstract)) for t in earlier)
-        space = Space(texts, [t.id for t in earlier])
         cands = [c.id for c in candidates]
+        batch = Batch(Space(texts, [t.id for t in earlier]), cands)
         baselines = _Baselines(texts, cands, [t.id for t in earlier])
         for q in group:
             lib = [i for i in q["library"] if i in texts]
             relevant = set(q["relevant"])
-            picks = recommend(space, Person(q.get("qid"), lib, hidden=set(lib)), cands, limit=limit, reasons=False)
+            picks = recommend(batch, Person(q.get("qid"), lib, hidden=set(lib)), limit=limit, reasons=False)
             runs["papertide"].append((len(lib), [p.paper for p in picks], relevant))
             for name, ranked in baselines.rank(lib, limit).items():
                 runs[name].append((len(lib), ranked, relevant))

@@ -176,7 +176,7 @@ def rate_link(request: Request, token: str) -> Response:
     except BadLink as exc:
         return render(request, "message.html", status=400, title="This link does not work", lines=[str(exc)])
     paper = site.paper(paper_id)
-    word = "👍 More like this" if verdict == "up" else "👎 Not for me"
+    word = "More like this" if verdict == "up" else "Not for me"
     return render(request, "message.html", title=word, lines=[paper.title], action="/rate/" + token, button=word,
                   autosubmit=True, headers={"Referrer-Policy": "no-referrer"})
 

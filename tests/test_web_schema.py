@@ -39,7 +39,9 @@ SEMANTIC_400 = {"bad_link", "mode_unavailable", "unknown_time_zone", "unknown_ca
 OPERATIONS = [("/api/v1/search", "GET"), ("/api/v1/trending", "GET"), ("/api/v1/papers/{paper_id}", "GET"),
               ("/api/v1/papers/{paper_id}/similar", "GET"), ("/api/v1/subscriptions", "POST"),
               ("/api/v1/subscriptions/{token}", "GET"), ("/api/v1/subscriptions/{token}", "PATCH"),
-              ("/api/v1/subscriptions/{token}", "DELETE")]
+              ("/api/v1/subscriptions/{token}", "DELETE"), ("/api/v1/me/recommendations", "GET"),
+              ("/api/v1/me/library", "GET"), ("/api/v1/me/library/{paper_id}", "PUT"),
+              ("/api/v1/me/library/{paper_id}", "DELETE"), ("/api/v1/me/feedback/{paper_id}", "POST")]
 
 
 @pytest.fixture(scope="module")

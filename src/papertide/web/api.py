@@ -266,7 +266,8 @@ def unsubscribe(request: Request, token: Token) -> dict[str, Any]:
 
 
 _ERRORS = {"400": "Bad request (bad parameter; `mode_unavailable`, `bad_link` for a bad or expired link, "
-                  "`unknown_time_zone`, `unknown_category`)", "403": "Form token missing",
+                  "`unknown_time_zone`, `unknown_category`)",
+           "403": "Form token missing, or (`cross_site`) a change asked for by another site's page",
            "404": "Not found", "413": "Body too large", "429": "Rate limited"}
 
 
@@ -281,11 +282,14 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
     components["ErrorBody"] = error_schema
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-    for item in schema.get("paths", {}).values():
+    for path, item in schema.get("paths", {}).items():
         for operation in item.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
-            for status, description in _ERRORS.items():
+            errors = dict(_ERRORS)
+            if path.startswith("/api/v1/me"):
+                errors["401"] = "Not signed in (`not_signed_in`): no session cookie, or an expired one"
+            for status, description in errors.items():
                 responses.setdefault(status, {"description": description, "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
     app.openapi_schema = schema

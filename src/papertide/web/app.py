@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
     app.state.templates = templates()
     _install_error_handlers(app)
     from papertide.digest import routes as digest_routes
-    from papertide.web import api, feeds, pages, people
+    from papertide.web import api, api_people, feeds, pages, people
 
     @contextmanager
     def shared_store() -> Iterator[Any]:
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
     app.include_router(feeds.router)
     app.include_router(pages.router)
     app.include_router(people.router)
-    app.include_router(people.api)
+    app.include_router(api_people.router)
     # The confirm / manage / unsubscribe pages the digest's mails link to (digest/links.py).
     app.include_router(digest_routes.router(settings, store=shared_store), include_in_schema=False)
     app.mount("/static", StaticFiles(packages=[("papertide.web", "static")]), name="static")

@@ -25,7 +25,6 @@ from papertide.web.security import CSRF_COOKIE, client_of
 from papertide.web.service import Card, Site
 
 router = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api/v1/me", tags=["me"])
 Token = Annotated[str, Form(max_length=200)]
 PaperId = Annotated[str, Form(max_length=200)]
 FOR_YOU_SIZE = 30
@@ -311,46 +310,3 @@ def for_you_feed(request: Request, token: str) -> Response:
     response = _response(body)
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
-
-
-# -- API -------------------------------------------------------------------------------
-@api.get("/recommendations")
-def api_recommendations(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                        offset: Annotated[int, Query(ge=0, le=100)] = 0) -> JSONResponse:
-    """The signed-in person's recommendations, each with its reason (session cookie)."""
-    site = _site(request)
-    person = accounts.required(site, request)
-    recs = for_person(site.store, person, limit=limit, offset=offset, days=int(site.settings.recommend_days))
-    return JSONResponse({"results": [r.as_dict() for r in recs], "offset": offset, "limit": limit})
-
-
-@api.get("/library")
-def api_library(request: Request, tag: Annotated[str, Query(max_length=60)] = "") -> JSONResponse:
-    """The signed-in person's library, newest first."""
-    site = _site(request)
-    person = accounts.required(site, request)
-    return JSONResponse({"results": [people.entry_json(e) for e in site.store.library(person.id, tag=tag or None)]})
-
-
-@api.put("/library/{paper_id:path}")
-def api_save(request: Request, paper_id: str) -> JSONResponse:
-    """Save a paper to the signed-in person's library."""
-    person = _acting(request)
-    added = lib.save(_site(request).store, person.id, paper_id)
-    return JSONResponse({"saved": True, "new": added})
-
-
-@api.delete("/library/{paper_id:path}")
-def api_unsave(request: Request, paper_id: str) -> JSONResponse:
-    """Remove a paper from the signed-in person's library."""
-    person = _acting(request)
-    return JSONResponse({"removed": lib.remove(_site(request).store, person.id, paper_id)})
-
-
-@api.post("/feedback/{paper_id:path}")
-def api_feedback(request: Request, paper_id: str, verdict: Annotated[str, Query(pattern="^(up|down|clear)$")]
-                 ) -> JSONResponse:
-    """👍 (up), 👎 (down: hidden from then on) or clear, for the signed-in person."""
-    person = _acting(request)
-    people.rate(_site(request).store, person, paper_id, verdict)
-    return JSONResponse({"paper_id": paper_id, "verdict": verdict})

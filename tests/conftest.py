@@ -183,17 +183,6 @@ def db(new_db) -> str:  # noqa: ANN001
 PEOPLE_LINES = 3000
 
 
-def _sync_files(db: str, path: Path):  # noqa: ANN202
-    from papertide.app.sync import run_sync
-    from papertide.settings import Settings
-    from papertide.sources import SyncRequest, get_source
-    from papertide.store import open_store
-
-    handle = open_store(db)
-    run_sync(get_source("files", Settings({"db": db}, environ={})), SyncRequest(paths=[str(path)]), handle)
-    return handle
-
-
 @pytest.fixture(scope="module")
 def arxiv_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
     """The first 3,000 papers of the shared arXiv file: (a JSONL file of them, the records)."""
@@ -209,7 +198,9 @@ def arxiv_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[di
 def people_store(db: str, arxiv_slice):  # noqa: ANN201
     """A store (of the test's backend) holding ``arxiv_slice``."""
     path, _ = arxiv_slice
-    handle = _sync_files(db, path)
+    from web_support import sync_files
+
+    handle = sync_files(db, path)
     try:
         yield handle
     finally:

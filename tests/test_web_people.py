@@ -194,9 +194,23 @@ def test_the_digest_starts_with_for_you_whose_rating_links_work(site: TestClient
         top = s.recommendations(ada.id, 1)[0][0]
         rendered, _ = preview(s, site.settings, "ada@example.org")
     assert rendered.text.split("==")[1].strip() == "For you"  # the first section
-    assert "Why: close to" in rendered.text and "👎 Not for me" in rendered.html
+    assert "Why: close to" in rendered.text and ">Not for me<" in rendered.html
     down = re.search(r"Not for me: (\S+)", rendered.text).group(1).removeprefix(SITE)
     assert site.post(down).status_code == 200
     with closing(open_store(site.settings.db)) as s:
         assert s.feedback(ada.id) == {top: -1}  # the first paper of For you is the best recommendation
         assert top not in [pid for pid, _, _ in s.recommendations(ada.id, 200)]
+
+
+def test_a_library_never_scored_is_scored_in_the_background_while_the_page_says_so(site: TestClient,
+                                                                                   arxiv_slice) -> None:
+    from papertide.app import library as lib
+
+    _, records = arxiv_slice
+    sign_in(site, "ada@example.org")
+    with closing(open_store(site.settings.db)) as s:  # imported elsewhere (the command line): never scored
+        lib.import_file(s, s.person(email="ada@example.org").id, _bib(records[:5]).encode())
+    first = site.get("/for-you")  # answers at once; the scoring runs after the answer
+    assert "Reading your 5 papers" in first.text and 'http-equiv="refresh"' in first.text
+    second = site.get("/for-you")
+    assert "Reading your" not in second.text and "close to “" in second.text

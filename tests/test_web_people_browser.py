@@ -18,7 +18,7 @@ import bibtexparser
 import pytest
 from test_people import _bib
 from test_web_browser import CHROMIUM, CHROMIUM_ARGS, _need_browser, _wait_until_up, shot
-from web_support import free_port
+from web_support import free_port, sync_files
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +34,11 @@ def smtp() -> Iterator:
 
 @pytest.fixture(scope="module")
 def server(arxiv_slice, smtp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from conftest import _sync_files
-
     _need_browser()
     folder = tmp_path_factory.mktemp("people-serve")
     db = str(folder / "papers.db")
     os.environ.setdefault("PAPERTIDE_INDEX_DIR", str(folder / "index"))
-    _sync_files(db, arxiv_slice[0]).close()
+    sync_files(db, arxiv_slice[0]).close()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PAPERTIDE_DB": db, "PAPERTIDE_INDEX_DIR": str(folder / "index"),
@@ -100,7 +98,8 @@ def test_a_researcher_signs_in_builds_a_library_and_is_recommended_papers(server
             assert page.locator("ul.library > li").count() == 10
             shot(page, "library")
 
-            page.goto("/for-you")
+            page.goto("/for-you")  # scored after each change, in the background: the page reloads until ready
+            page.locator(".rec .why").first.wait_for(timeout=120_000)
             reasons = page.locator(".rec .why")
             assert reasons.count() >= 10 and reasons.first.inner_text().startswith("close to “")
             shot(page, "for-you")

@@ -106,3 +106,10 @@ def access_log_lines() -> Iterator[list[str]]:
         yield lines
     finally:
         logger.removeHandler(handler)
+
+
+def sync_files(db: str, path: Path) -> Any:
+    """A store at ``db`` holding the records of a JSONL file (the `files` source, as `papertide import`)."""
+    handle = open_store(db)
+    run_sync(get_source("files", Settings({"db": db}, environ={})), SyncRequest(paths=[str(path)]), handle)
+    return handle

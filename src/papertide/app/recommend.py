@@ -128,11 +128,13 @@ def _reason(pick: Pick, titles: dict[str, str]) -> dict[str, Any]:
             "terms": pick.terms, "author": pick.author}
 
 
-def for_person(store: Any, person: Person, *, limit: int = 20, offset: int = 0, days: int = 30) -> list[Recommendation]:
-    """The person's best stored recommendations, scored first only if they have none yet (a new
-    library); later changes are scored by ``update`` after each sync and by the site's worker."""
+def for_person(store: Any, person: Person, *, limit: int = 20, offset: int = 0, days: int = 30,
+               score_now: bool = True) -> list[Recommendation]:
+    """The person's best stored recommendations; with ``score_now``, scored first if they have
+    none yet (a new library: seconds at 80k papers, so the site scores in the background instead).
+    Later changes are scored by ``update`` after each sync, and by the site after each change."""
     rows = store.recommendations(person.id, limit, offset)
-    if not rows and offset == 0 and (current := store.person(id=person.id)) and current.recs_stale:
+    if score_now and not rows and offset == 0 and (current := store.person(id=person.id)) and current.recs_stale:
         update(store, emails=[current.email], days=days)
         rows = store.recommendations(person.id, limit, offset)
     papers = store.get_many(pid for pid, _, _ in rows)

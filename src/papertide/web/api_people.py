@@ -88,13 +88,14 @@ def recommendations(request: Request, limit: Annotated[int, Query(ge=1, le=100)]
     """The signed-in person's recommendations, best first, each with its reason."""
     site = _site(request)
     person = accounts.required(site, request)
-    recs = for_person(site.store, person, limit=limit, offset=offset, days=int(site.settings.recommend_days))
+    recs = for_person(site.store, person, limit=limit, offset=offset, days=int(site.settings.recommend_days),
+                      score_now=False)
     return {"results": [r.as_dict() for r in recs], "offset": offset, "limit": limit}
 
 
 @router.get("/library", response_model=Library, summary="Your library")
 def library(request: Request, tag: Annotated[str, Query(max_length=60)] = "") -> dict[str, Any]:
-    """The signed-in person's library, newest first (``tag``: only that tag)."""
+    """The signed-in person's library, newest first (`tag`: only that tag)."""
     site = _site(request)
     person = accounts.required(site, request)
     return {"results": [people.entry_json(e) for e in site.store.library(person.id, tag=tag or None)]}
@@ -116,7 +117,7 @@ def unsave(request: Request, paper_id: PaperId) -> dict[str, Any]:
 @router.post("/feedback/{paper_id:path}", response_model=Rated, summary="Rate a paper")
 def feedback(request: Request, paper_id: PaperId,
              verdict: Annotated[Literal["up", "down", "clear"], Query()]) -> dict[str, Any]:
-    """👍 (``up``), 👎 (``down``: never recommended again) or ``clear``, for the signed-in person."""
+    """👍 (`up`), 👎 (`down`: never recommended again) or `clear`, for the signed-in person."""
     person = _acting(request)
     people.rate(_site(request).store, person, paper_id, verdict)
     return {"paper_id": paper_id, "verdict": verdict}

@@ -7,6 +7,7 @@ that needs no session: its URL holds a secret token the person can replace at an
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -50,15 +51,28 @@ def _acting(request: Request, csrf_token: str = "") -> Any:
     return accounts.required(site, request)
 
 
+_RESCORING: set[int] = set()  # people whose recommendations this worker is scoring now
+_RESCORING_LOCK = threading.Lock()
+
+
 def _rescore_later(request: Request, background: BackgroundTasks, person: Any) -> None:
     """Score the person's recommendations again once the answer is sent (their library or
-    feedback just changed); a burst of saves is scored once, by the first task that runs."""
+    feedback just changed). One scoring per person at a time; it reads the library when it
+    starts, and a change made meanwhile leaves the person stale for the next one."""
     site = _site(request)
 
     def rescore() -> None:
-        current = site.store.person(id=person.id)
-        if current is not None and current.recs_stale:
-            update(site.store, emails=[current.email], days=int(site.settings.recommend_days))
+        with _RESCORING_LOCK:
+            if person.id in _RESCORING:
+                return
+            _RESCORING.add(person.id)
+        try:
+            current = site.store.person(id=person.id)
+            if current is not None and current.recs_stale:
+                update(site.store, emails=[current.email], days=int(site.settings.recommend_days))
+        finally:
+            with _RESCORING_LOCK:
+                _RESCORING.discard(person.id)
     background.add_task(rescore)
 
 
@@ -127,16 +141,23 @@ def signout(request: Request, csrf_token: Token = "") -> Response:
 
 # -- for you --------------------------------------------------------------------------
 @router.get("/for-you", response_class=HTMLResponse)
-def for_you(request: Request) -> Response:
+def for_you(request: Request, background: BackgroundTasks) -> Response:
+    """The person's recommendations. A library never scored yet is scored in the background
+    while the page says so and reloads itself."""
     person, redirect = _person_or_signin(request)
     if redirect:
         return redirect
     site = _site(request)
-    recs = for_person(site.store, person, limit=FOR_YOU_SIZE, days=int(site.settings.recommend_days))
+    recs = for_person(site.store, person, limit=FOR_YOU_SIZE, days=int(site.settings.recommend_days),
+                      score_now=False)
+    library_size = len(site.store.library(person.id))
+    preparing = not recs and library_size > 0 and person.recs_stale
+    if preparing:
+        _rescore_later(request, background, person)
     cards = {c.paper.id: c for c in site.cards([(r.paper.id, r.score) for r in recs])}
     items = [(cards[r.paper.id], r) for r in recs if r.paper.id in cards]
-    return render(request, "for_you.html", csrf=True, person=person, items=items,
-                  library_size=len(site.store.library(person.id)), feed=f"/feeds/for-you/{person.feed_token}.atom")
+    return render(request, "for_you.html", csrf=True, person=person, items=items, preparing=preparing,
+                  library_size=library_size, feed=f"/feeds/for-you/{person.feed_token}.atom")
 
 
 @router.post("/me/save")
@@ -302,7 +323,8 @@ def for_you_feed(request: Request, token: str) -> Response:
     person = site.store.person(feed_token=token) if 20 <= len(token) <= 64 else None
     if person is None:
         raise NotFound("no such feed (its address may have been replaced)")
-    recs = for_person(site.store, person, limit=FOR_YOU_SIZE, days=int(site.settings.recommend_days))
+    recs = for_person(site.store, person, limit=FOR_YOU_SIZE, days=int(site.settings.recommend_days),
+                      score_now=False)
     base = _base(request, site)
     cards = [Card(r.paper, r.score) for r in recs]
     body = atom("papertide: for you", f"{base}/feeds/for-you/{token}.atom", f"{base}/for-you", base, cards,

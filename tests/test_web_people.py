@@ -62,6 +62,8 @@ def test_sign_in_save_import_for_you_rate_export_and_delete(site: TestClient, ar
     sign_in(site, "Ada@Example.org")
     for r in records[:3]:
         assert site.post("/me/save", data={"paper_id": r["id"]}, headers=SAME, follow_redirects=False).status_code == 303
+    found = site.get("/search", params={"q": f'"{records[0]["title"]}"', "mode": "keyword"}).text
+    assert "saved 1× here" in found  # saves are local signals, shown on every card (and weighed by trending)
     token = _csrf(site, "/library")
     upload = {"file": ("zotero.bib", _bib(records[3:9], missing=1, malformed=1).encode(), "application/x-bibtex")}
     page = site.post("/library/import", data={"csrf_token": token, "tags": "thesis"}, files=upload, headers=SAME)

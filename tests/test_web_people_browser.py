@@ -119,9 +119,10 @@ def test_a_researcher_signs_in_builds_a_library_and_is_recommended_papers(server
             phone = chromium.new_context(base_url=server, viewport={"width": 390, "height": 844}, is_mobile=True)
             phone.add_cookies(context.cookies())
             tab = phone.new_page()
-            tab.goto("/for-you")
-            assert tab.evaluate("document.documentElement.scrollWidth") <= 390
-            shot(tab, "for-you-phone", full_page=False)
+            for path in ("/for-you", "/library", "/account"):  # the feed's long secret address wraps
+                tab.goto(path)
+                assert tab.evaluate("document.documentElement.scrollWidth") <= 390, path
+            shot(tab, "account-phone", full_page=False)
             phone.close()
         finally:
             context.close()

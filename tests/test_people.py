@@ -152,3 +152,18 @@ def test_eval_recommend_reports_metrics_and_baselines(db: str, people_store, arx
     assert {"mrr@100", "recall@50", "ndcg@10", "by_library_size", "baselines"} <= set(report)
     assert set(report["baselines"]) == {"random", "tfidf-centroid", "svm"}
     assert report["by_library_size"]["1-3"]["n"] == 5 and report["candidates"] == len(inside)
+
+
+def test_new_papers_are_scored_for_everyone_after_an_import(db: str, people_store, arxiv_slice, tmp_path: Path) -> None:
+    _, records = arxiv_slice
+    person = people.ensure(people_store, "ada@example.org")
+    lib.import_file(people_store, person.id, _bib(records[:6]).encode())
+    update(people_store, days=3650)
+    before = {pid for pid, _, _ in people_store.recommendations(person.id, 500)}
+    newer = tmp_path / "new.jsonl"
+    fresh = [{**r, "id": f"2612.{n:05d}", "first_seen": "2026-12-01"} for n, r in enumerate(records[10:40])]
+    newer.write_text("".join(json.dumps(r) + "\n" for r in fresh))
+    out = CliRunner().invoke(cli, ["--db", db, "import", str(newer)], catch_exceptions=False)
+    assert out.exit_code == 0 and "recommend: 1 people given the new papers" in out.output
+    after = {pid for pid, _, _ in people_store.recommendations(person.id, 500)}
+    assert after - before and (after - before) <= {r["id"] for r in fresh}  # only the new papers were scored

@@ -84,6 +84,7 @@ pass_context = click.make_pass_decorator(Context)
 def import_(obj: Context, paths: tuple[str, ...], as_json: bool) -> None:
     """Import JSONL files (arXiv records or Hugging Face daily items, plain or .gz)."""
     sync_source(obj.store, obj.settings, "files", SyncRequest(paths=list(paths)), as_json)
+    recommend_new(obj.store, obj.settings, as_json)
 
 
 def _day(value: str | None, name: str) -> str | None:

@@ -167,3 +167,19 @@ def test_new_papers_are_scored_for_everyone_after_an_import(db: str, people_stor
     assert out.exit_code == 0 and "recommend: 1 people given the new papers" in out.output
     after = {pid for pid, _, _ in people_store.recommendations(person.id, 500)}
     assert after - before and (after - before) <= {r["id"] for r in fresh}  # only the new papers were scored
+
+
+def test_hostile_files_are_refused_or_reported_never_a_crash(people_store) -> None:
+    from papertide.errors import BadInput
+
+    person = people.ensure(people_store, "ada@example.org")
+    csl = json.dumps([{"title": "Kept <b>as</b> it is", "issued": "2020", "author": "Y"}, 5, {"title": ["a"]},
+                      {"title": "javascript:alert(1)", "issued": {"date-parts": "x"}, "author": [1, {"family": "Doe"}]}])
+    report = lib.import_file(people_store, person.id, csl.encode(), name="x.json")
+    assert (report.unmatched, len(report.malformed)) == (2, 2)
+    for garbage in (b"\x00\x01\x02 not a library", b"[{]", b"TY  - JOUR\nnot closed"):
+        try:
+            lib.import_file(people_store, person.id, garbage)
+        except BadInput as exc:
+            assert str(exc)  # one clear line
+    assert len(people_store.library(person.id)) == 2

@@ -216,3 +216,15 @@ def test_a_library_never_scored_is_scored_in_the_background_while_the_page_says_
     assert "Reading your 5 papers" in first.text and 'http-equiv="refresh"' in first.text
     second = site.get("/for-you")
     assert "Reading your" not in second.text and "close to “" in second.text
+
+
+def test_a_real_sized_library_file_is_not_refused_as_too_large(site: TestClient, arxiv_slice) -> None:
+    _, records = arxiv_slice
+    sign_in(site, "ada@example.org")
+    text = _bib(records[:400]).encode()
+    assert len(text) > site.settings.web_max_body_bytes  # larger than any other form may send
+    page = site.post("/library/import", data={"csrf_token": _csrf(site, "/library")},
+                     files={"file": ("My Library.bib", text, "application/x-bibtex")}, headers=SAME)
+    assert page.status_code == 200 and "400 matched" in page.text
+    too_big = site.post("/me/save", data={"paper_id": "x" * 70_000}, headers=SAME)
+    assert too_big.status_code == 413  # elsewhere the usual limit holds

@@ -138,6 +138,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a web worker reuses trending lists, trending pages and similar papers before asking the store again."),
     Setting("web_page_size", 20, "Papers per page on the site and by default in the API."),
     Setting("web_max_body_bytes", 65536, "Largest request body the site accepts (larger: 413)."),
+    Setting("web_max_import_bytes", 20_000_000,
+            "Largest library file (BibTeX, RIS, CSL-JSON) the site's import takes (larger: 413)."),
     Setting("rate_limit_search", 600,
             "Search, similar-paper and search-feed requests per client per minute (0: no limit)."),
     Setting("rate_limit_signin", 6, "Sign-in mails per client per minute; half as many per address (0: no limit)."),

@@ -137,7 +137,10 @@ def _plain(value: Any) -> str:
 def _bibtex(text: str, report: ImportReport) -> list[LibraryEntry]:
     import bibtexparser
 
-    library = bibtexparser.parse_string(text)
+    try:
+        library = bibtexparser.parse_string(text)
+    except Exception as exc:  # bibtexparser reports broken entries itself; anything else is not BibTeX
+        raise BadInput(f"this BibTeX file cannot be read: {_first_line(str(exc))}") from None
     for block in library.failed_blocks:
         why = getattr(block.error, "abort_reason", "") or str(block.error)
         report.malformed.append((block.start_line + 1, _first_line(why or "not a BibTeX entry")))
@@ -187,15 +190,19 @@ def _csl_json(text: str, report: ImportReport) -> list[LibraryEntry]:
     items = items if isinstance(items, list) else [items]
     entries = []
     for n, item in enumerate(items, 1):
-        title = _plain(item.get("title", "")) if isinstance(item, dict) else ""
+        title = _plain(item.get("title", "")) if isinstance(item, dict) and isinstance(item.get("title"), str) else ""
         if not title:
             report.malformed.append((n, f"CSL-JSON item {n} has no title"))
             continue
-        authors = [" ".join(filter(None, [a.get("given", ""), a.get("family", "")])) or a.get("literal", "")
-                   for a in item.get("author", []) if isinstance(a, dict)]
-        issued = (item.get("issued") or {}).get("date-parts") or [[""]]
+        people = item.get("author") if isinstance(item.get("author"), list) else []
+        authors = [" ".join(filter(None, [str(a.get("given", "")), str(a.get("family", ""))]))
+                   or str(a.get("literal", "")) for a in people if isinstance(a, dict)]
+        issued = item.get("issued") if isinstance(item.get("issued"), dict) else {}
+        parts = issued.get("date-parts")
+        first = parts[0] if isinstance(parts, list) and parts else None
+        year = str(first[0]) if isinstance(first, list) and first else ""
         entries.append(LibraryEntry(title=title, abstract=_plain(item.get("abstract", "")), authors=authors,
-                                    year=str(issued[0][0] if issued and issued[0] else "")[:4],
+                                    year=year[:4],
                                     doi=normal_doi(item.get("DOI", "")),
                                     arxiv_id=_arxiv(str(item.get("number", "")), str(item.get("URL", "")))))
     return entries

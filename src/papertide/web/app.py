@@ -138,7 +138,8 @@ def create_app(settings: Settings | None = None) -> GuardMiddleware:
     app.mount("/static", StaticFiles(packages=[("papertide.web", "static")]), name="static")
     app.openapi = lambda: api.openapi_schema(app)  # type: ignore[method-assign]
     _setup_access_log()
-    return GuardMiddleware(app, int(settings.web_max_body_bytes))
+    return GuardMiddleware(app, int(settings.web_max_body_bytes),
+                           larger={"/library/import": int(settings.web_max_import_bytes)})
 
 
 def _setup_access_log() -> None:

@@ -134,9 +134,11 @@ def _bodiless(send: Send) -> Send:
 class GuardMiddleware:
     """Security headers on every response, a body size limit, one JSON access-log line per request."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int,
+                 larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger = larger or {}  # paths that take larger bodies (a library file to import)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -145,17 +147,20 @@ class GuardMiddleware:
         started = time.perf_counter()
         state = {"status": 0, "bytes": 0}
         length = _content_length(scope)
-        if length is not None and length > self.max_body_bytes:
-            await _too_large(scope, send, self.max_body_bytes)
+        limit = self.larger.get(scope.get("path", ""), self.max_body_bytes)
+        if length is not None and length > limit:
+            await _too_large(scope, send, limit)
             state["status"] = 413
         elif scope["method"] == "HEAD":
             # Uptime checkers and feed readers ask with HEAD: answer as GET would, without the body.
-            await self.app({**scope, "method": "GET"}, self._limited(receive), self._headers(_bodiless(send), state))
+            await self.app({**scope, "method": "GET"}, self._limited(receive, limit),
+                           self._headers(_bodiless(send), state))
         else:
-            await self.app(scope, self._limited(receive), self._headers(send, state))
+            await self.app(scope, self._limited(receive, limit), self._headers(send, state))
         _log_access(scope, state, started)
 
-    def _limited(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def limited() -> Message:
@@ -163,8 +168,8 @@ class GuardMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    raise BodyTooLarge(f"request body larger than {self.max_body_bytes} bytes")
+                if seen > limit:
+                    raise BodyTooLarge(f"request body larger than {limit} bytes")
             return message
         return limited
 

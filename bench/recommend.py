@@ -33,7 +33,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def prepare(db: Path, people: int, library: int, new: int) -> int:
-    from papertide.app.library import now_iso
+    from papertide.model import utc_now
     from papertide.store import open_store
     from papertide.store.base import LibraryEntry
 
@@ -44,12 +44,12 @@ def prepare(db: Path, people: int, library: int, new: int) -> int:
         older = [t for t in older if t.pk <= watermark - new]
         rng = random.Random(15)
         for n in range(people):
-            person = store.ensure_person(f"p{n}@bench.test", now_iso())
+            person = store.ensure_person(f"p{n}@bench.test", utc_now())
             picks = rng.sample(older, library)
             store.add_entries(person.id, [LibraryEntry(title=t.title, paper_id=t.id, abstract=t.abstract,
-                                                       authors=t.authors, added_at=now_iso()) for t in picks])
+                                                       authors=t.authors, added_at=utc_now()) for t in picks])
             # As if scored up to the sync: only the new papers remain to score.
-            store.save_recommendations(person.id, [], replace=True, seq=watermark - new, now=now_iso(), keep=200)
+            store.save_recommendations(person.id, [], replace=True, seq=watermark - new, now=utc_now(), keep=200)
         return watermark
     finally:
         store.close()

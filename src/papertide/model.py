@@ -340,6 +340,17 @@ def link_label(url: Any) -> str:
     return next((label for domain, label in _HOMES if host == domain or host.endswith("." + domain)), "Source")
 
 
+_LABEL = r"[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?"  # one part of a domain name
+_EMAIL = re.compile(r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$")
+
+
+def normal_email(email: Any) -> str:
+    """An address as papertide keys a person and a subscriber (trimmed, lower-cased); '' when
+    ``email`` is not one."""
+    address = (email if isinstance(email, str) else "").strip().lower()
+    return address if len(address) <= 254 and _EMAIL.match(address) else ""
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 

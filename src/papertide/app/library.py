@@ -12,13 +12,12 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from papertide.cite import bibtex
+from papertide.cite import bibtex, cite_key
 from papertide.errors import BadInput, PaperNotFound
 from papertide.latex import latex_to_text
-from papertide.model import canonical_id, normal_doi, split_arxiv_id, title_key
+from papertide.model import canonical_id, normal_doi, split_arxiv_id, title_key, utc_now
 from papertide.store.base import LibraryEntry, StoredPaper
 
 MAX_TAGS, MAX_TAG, MAX_NOTE = 20, 60, 5000
@@ -43,10 +42,6 @@ class ImportReport:
                 "malformed": [{"line": line, "error": why} for line, why in self.malformed]}
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def clean_tags(tags: list[str] | str) -> list[str]:
     """Tags as kept: trimmed, unique, at most 20 of at most 60 characters; BadInput otherwise."""
     items = tags.split(",") if isinstance(tags, str) else tags
@@ -56,11 +51,17 @@ def clean_tags(tags: list[str] | str) -> list[str]:
     return found
 
 
-def save(store: Any, person_id: int, paper_id: str, *, tags: list[str] | None = None, note: str = "") -> bool:
-    """Put a stored paper in the library; whether it was new there. PaperNotFound if not stored."""
+def stored_paper(store: Any, paper_id: str) -> StoredPaper:
+    """The stored paper an id (or DOI, PMID, alias) names; PaperNotFound if none."""
     paper = store.get(canonical_id(paper_id))
     if paper is None:
         raise PaperNotFound(f"no paper {paper_id!r} here")
+    return paper
+
+
+def save(store: Any, person_id: int, paper_id: str, *, tags: list[str] | None = None, note: str = "") -> bool:
+    """Put a stored paper in the library; whether it was new there. PaperNotFound if not stored."""
+    paper = stored_paper(store, paper_id)
     if len(note) > MAX_NOTE:
         raise BadInput(f"a note is at most {MAX_NOTE} characters")
     added = store.add_entries(person_id, [_entry(paper, clean_tags(tags or []), note)])
@@ -84,12 +85,12 @@ def edit(store: Any, person_id: int, paper_id: str, *, tags: list[str] | str | N
 def _entry(paper: StoredPaper, tags: list[str], note: str) -> LibraryEntry:
     return LibraryEntry(title=paper.title, paper_id=paper.id, abstract=paper.abstract, authors=list(paper.authors),
                         year=paper.published[:4], doi=paper.doi, arxiv_id="" if ":" in paper.id else paper.id,
-                        tags=tags, note=note, added_at=now_iso())
+                        tags=tags, note=note, added_at=utc_now())
 
 
 # -- import ---------------------------------------------------------------------------
-def import_file(store: Any, person_id: int, data: bytes | str, *, name: str = "", tags: list[str] | None = None
-                ) -> ImportReport:
+def import_file(store: Any, person_id: int, data: bytes | str, *, name: str = "",
+                tags: list[str] | str | None = None) -> ImportReport:
     """Import a BibTeX, RIS or CSL-JSON file (told apart by content, then by ``name``)."""
     if len(data) > MAX_IMPORT_BYTES:
         raise BadInput(f"an import is at most {MAX_IMPORT_BYTES // 1_000_000} MB")
@@ -108,11 +109,11 @@ def import_file(store: Any, person_id: int, data: bytes | str, *, name: str = ""
             entries.append(_entry(paper, tags, entry.note))
             report.matched += 1
         else:
-            entry.added_at = now_iso()
+            entry.added_at = utc_now()
             entries.append(entry)
             report.unmatched += 1
     added = store.add_entries(person_id, entries)
-    report.duplicates = len(entries) - added
+    report.duplicates = len(entries) - len(added)
     for paper in matches.values():
         store.record_local_signal(paper.id, "saves")
     return report
@@ -263,7 +264,7 @@ def export_bibtex(store: Any, person_id: int, *, tag: str | None = None, paper_i
             id=e.arxiv_id or (f"doi:{e.doi}" if e.doi else "entry:" + str(len(out))), title=e.title,
             abstract=e.abstract, authors=e.authors, published=e.year, doi=e.doi)
         text = bibtex(paper)
-        key = text.split("{", 1)[1].split(",", 1)[0]
+        key = cite_key(paper)
         if key in keys:  # two papers of one first author, year and first word
             text = text.replace("{" + key + ",", "{" + f"{key}{len(out)}" + ",", 1)
         keys.add(key)

@@ -7,21 +7,21 @@ digest of an address that has an account starts with its recommendations.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timezone
 from typing import Any
 
-from papertide.app.library import now_iso
+from papertide.app.library import stored_paper
 from papertide.errors import BadInput, UnknownPerson
-from papertide.model import canonical_id
+from papertide import model
+from papertide.model import utc_now
 from papertide.store.base import LibraryEntry, Person
 
 FEEDBACK = {"up": 1, "down": -1, "clear": None}
 
 
 def normal_email(email: str) -> str:
-    address = (email or "").strip().lower()
-    local, at, domain = address.partition("@")
-    if not at or not local or "." not in domain or len(address) > 254 or any(c.isspace() for c in address):
+    """The address as a person is known by (the digest's rule: the same person); BadInput if it is not one."""
+    address = model.normal_email(email)
+    if not address:
         raise BadInput(f"{email!r} is not an email address")
     return address
 
@@ -34,19 +34,15 @@ def find(store: Any, email: str) -> Person:
 
 
 def ensure(store: Any, email: str) -> Person:
-    return store.ensure_person(normal_email(email), now_iso())
+    return store.ensure_person(normal_email(email), utc_now())
 
 
 def rate(store: Any, person: Person, paper_id: str, verdict: str) -> None:
     """👍 ('up'), 👎 ('down': the paper is hidden from then on) or 'clear'."""
     if verdict not in FEEDBACK:
         raise BadInput("feedback is up, down or clear")
-    paper = store.get(canonical_id(paper_id))
-    if paper is None:
-        from papertide.errors import PaperNotFound
-
-        raise PaperNotFound(f"no paper {paper_id!r} here")
-    store.set_feedback(person.id, paper.id, FEEDBACK[verdict], now_iso())
+    paper = stored_paper(store, paper_id)
+    store.set_feedback(person.id, paper.id, FEEDBACK[verdict], utc_now())
     if verdict == "up":
         store.record_local_signal(paper.id, "saves")
 
@@ -56,13 +52,13 @@ def delete(store: Any, person: Person) -> dict[str, int]:
 
 
 def entry_json(entry: LibraryEntry) -> dict[str, Any]:
-    return {k: v for k, v in asdict(entry).items()}
+    return asdict(entry)
 
 
 def export(store: Any, person: Person) -> dict[str, Any]:
     """Everything papertide keeps about a person."""
     return {"email": person.email, "created_at": person.created_at,
-            "exported_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "exported_at": utc_now(),
             "library": [entry_json(e) for e in store.library(person.id)],
             "feedback": [{"paper_id": pid, "value": "up" if v > 0 else "down"}
                          for pid, v in store.feedback(person.id).items()],

@@ -3,20 +3,19 @@
 ``update`` scores, for each person, the papers added since their last scoring (after a
 sync: one batch for everyone), or, when their library or feedback changed, every paper of
 the last ``recommend_days`` days again. ``for_person`` reads the stored list (what the
-"For you" page, feed, API, CLI and digest show), updating that one person first when stale.
+"For you" page, feed, API, CLI and digest show).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
+from papertide.model import utc_now
 from papertide.rank.recommend import Batch, Person as Model, Pick, Space, recommend
-from papertide.store.base import LibraryEntry, PaperText, Person, StoredPaper
+from papertide.store.base import PaperText, Person, StoredPaper
 
-log = logging.getLogger("papertide.recommend")
 KEEP = 200  # recommendations kept per person
 BACKGROUND = 2000  # earlier papers that calibrate scores and hubness
 
@@ -47,10 +46,6 @@ class Recommendation:
 
 def text_of(title: str, abstract: str) -> str:
     return f"{title}. {abstract}"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def update(store: Any, *, emails: Iterable[str] | None = None, days: int = 30, today: date | None = None,
@@ -84,7 +79,9 @@ def _score(store: Any, people: list[Person], candidates: list[PaperText], *, rep
     stored = {t.id: t for t in store.paper_texts(ids=wanted - set(texts))}
     texts.update((pid, text_of(t.title, t.abstract)) for pid, t in stored.items())
     titles = {pid: t.title for pid, t in stored.items()} | {c.id: c.title for c in candidates}
-    background = [t for t in store.sample_texts(_day(store, candidates) or "9999", BACKGROUND) if t.id not in texts]
+    # Background papers come from before the earliest candidate.
+    first_day = min((c.published for c in candidates if c.published), default="9999")
+    background = [t for t in store.sample_texts(first_day, BACKGROUND) if t.id not in texts]
     texts.update((t.id, text_of(t.title, t.abstract)) for t in background)
     models = {}
     for person in people:
@@ -101,19 +98,13 @@ def _score(store: Any, people: list[Person], candidates: list[PaperText], *, rep
                                   hidden=set(keys) | set(fb), authors=_followed_authors(store, person))
     batch = Batch(Space(texts, [t.id for t in background]), [c.id for c in candidates])
     authors = {c.id: c.authors for c in candidates}
-    now = _now()
+    now = utc_now()
     for n, person in enumerate(people, 1):
         picks = recommend(batch, models[person.id], limit=KEEP, candidate_authors=authors)
         store.save_recommendations(person.id, [(p.paper, p.score, _reason(p, titles)) for p in picks],
                                    replace=replace, seq=seq, now=now, keep=KEEP)
         if progress:
             progress(n)
-
-
-def _day(store: Any, candidates: list[PaperText]) -> str:
-    """The earliest publication day among the candidates: background papers come from before it."""
-    dates = store.published_dates([c.id for c in candidates[:5000]])
-    return min((d for d in dates.values() if d), default="")
 
 
 def _followed_authors(store: Any, person: Person) -> list[str]:
@@ -124,8 +115,8 @@ def _followed_authors(store: Any, person: Person) -> list[str]:
 
 
 def _reason(pick: Pick, titles: dict[str, str]) -> dict[str, Any]:
-    return {"close_to": [{"id": "" if k.startswith("entry:") else k, "title": titles.get(k, "")} for k in pick.close_to],
-            "terms": pick.terms, "author": pick.author}
+    close_to = [{"id": "" if k.startswith("entry:") else k, "title": titles.get(k, "")} for k in pick.close_to]
+    return {"close_to": close_to, "terms": pick.terms, "author": pick.author}
 
 
 def for_person(store: Any, person: Person, *, limit: int = 20, offset: int = 0, days: int = 30,
@@ -141,6 +132,3 @@ def for_person(store: Any, person: Person, *, limit: int = 20, offset: int = 0, 
     return [Recommendation(papers[pid], score, reason.get("close_to", []), reason.get("terms", []),
                            reason.get("author", "")) for pid, score, reason in rows if pid in papers]
 
-
-def library_entries(store: Any, person: Person, tag: str | None = None) -> list[LibraryEntry]:
-    return store.library(person.id, tag=tag)

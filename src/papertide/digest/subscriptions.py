@@ -18,6 +18,7 @@ from papertide.digest import links, periods
 from papertide.digest.compose import Topic
 from papertide.digest.render import confirm_message, message_id
 from papertide.errors import BadLink, InvalidSubscription, UnknownSubscriber
+from papertide.model import normal_email
 from papertide.settings import Settings
 from papertide.store.base import OutboxRow, Subscriber
 
@@ -25,8 +26,6 @@ MODES = ("keyword", "semantic", "hybrid")
 WINDOWS = ("", "day", "week", "month")
 MAX_TOPICS = 50
 MAX_PAPERS = 100
-_LABEL = r"[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?"  # one part of a domain name
-_EMAIL = re.compile(r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$")
 _CATEGORY = re.compile(r"^[A-Za-z\-]+(\.[A-Za-z0-9\-]+)?$")
 
 
@@ -104,8 +103,8 @@ class Request:
 
 def normalize_email(email: str) -> str:
     """The address as stored (trimmed, lower-cased); InvalidSubscription if it is not one."""
-    address = (email or "").strip().lower()
-    if len(address) > 254 or not _EMAIL.match(address):
+    address = normal_email(email)
+    if not address:
         raise InvalidSubscription(f"{email!r} is not an email address")
     return address
 

@@ -53,16 +53,13 @@ class TopicFinder:
 
     def _for_you(self, topic: Topic) -> TopicHits:
         """The person's stored recommendations (``update`` keeps them current after each sync)."""
-        from papertide.app.recommend import Recommendation
+        from papertide.app.recommend import for_person
 
         person = self.store.person(email=topic.query)
         if person is None:
             return TopicHits(topic)
-        rows = self.store.recommendations(person.id, TOPIC_LIMIT)
-        papers = self.store.get_many(pid for pid, _, _ in rows)
-        why = {pid: Recommendation(papers[pid], score, r.get("close_to", []), r.get("terms", []),
-                                   r.get("author", "")).reason for pid, score, r in rows if pid in papers}
-        return TopicHits(topic, [(pid, score) for pid, score, _ in rows if pid in papers], why=why)
+        recs = for_person(self.store, person, limit=TOPIC_LIMIT, score_now=False)
+        return TopicHits(topic, [(r.paper.id, r.score) for r in recs], why={r.paper.id: r.reason for r in recs})
 
     @property
     def oldest(self) -> str | None:

@@ -250,6 +250,7 @@ class PaperText:
     title: str
     abstract: str = ""
     authors: list[str] = field(default_factory=list)
+    published: str = ""
 
 
 @dataclass

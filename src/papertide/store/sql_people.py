@@ -10,6 +10,7 @@ from papertide.store.base import LibraryEntry, Person, PaperText
 from papertide.store.sql_util import _chunks
 
 _ENTRY_COLUMNS = ("paper_id", "title", "abstract", "authors", "year", "doi", "arxiv_id", "tags", "note", "added_at")
+_TEXTS = "SELECT pk, id, title, abstract, authors, published FROM papers"
 
 
 class PeopleMixin:
@@ -83,23 +84,29 @@ class PeopleMixin:
         entries = [_entry(r) for r in rows]
         return [e for e in entries if tag in e.tags] if tag else entries
 
-    def add_entries(self, person_id: int, entries: list[LibraryEntry]) -> int:
-        """Add entries not in the library yet (same paper, or same title when not stored); how many."""
+    def add_entries(self, person_id: int, entries: list[LibraryEntry]) -> list[LibraryEntry]:
+        """Add the entries not in the library yet (same paper, or same title when not stored);
+        the ones added."""
         have = self.library(person_id)
         papers = {e.paper_id for e in have if e.paper_id}
         titles = {e.title.casefold() for e in have if not e.paper_id}
-        added = 0
-        with self._write_txn():
-            for e in entries:
-                if (e.paper_id and e.paper_id in papers) or (not e.paper_id and e.title.casefold() in titles):
+        added = []
+        for e in entries:
+            if e.paper_id:
+                if e.paper_id in papers:
                     continue
-                papers.add(e.paper_id) if e.paper_id else titles.add(e.title.casefold())
-                values = [json.dumps(getattr(e, c)) if c in ("authors", "tags") else getattr(e, c)
-                          for c in _ENTRY_COLUMNS]
-                self.db.execute(f"INSERT INTO library (person_id, {', '.join(_ENTRY_COLUMNS)}) "
-                                f"VALUES (?, {', '.join('?' * len(_ENTRY_COLUMNS))})", (person_id, *values))
-                added += 1
-            if added:
+                papers.add(e.paper_id)
+            else:
+                if e.title.casefold() in titles:
+                    continue
+                titles.add(e.title.casefold())
+            added.append(e)
+        rows = [(person_id, *[json.dumps(getattr(e, c)) if c in ("authors", "tags") else getattr(e, c)
+                              for c in _ENTRY_COLUMNS]) for e in added]
+        if rows:
+            with self._write_txn():
+                self.db.executemany(f"INSERT INTO library (person_id, {', '.join(_ENTRY_COLUMNS)}) "
+                                    f"VALUES (?, {', '.join('?' * len(_ENTRY_COLUMNS))})", rows)
                 self.db.execute("UPDATE people SET recs_stale = 1 WHERE id = ?", (person_id,))
         return added
 
@@ -126,22 +133,14 @@ class PeopleMixin:
             return self.db.execute(f"UPDATE library SET {', '.join(sets)} WHERE person_id = ? AND paper_id = ?",
                                    (*values, person_id, paper_id)).rowcount == 1
 
-    def saved_counts(self, paper_ids: Iterable[str]) -> dict[str, int]:
-        """How many people here keep each paper in their library."""
-        found: dict[str, int] = {}
-        for chunk in _chunks(list(dict.fromkeys(paper_ids))):
-            marks = ",".join("?" * len(chunk))
-            found.update((pid, int(n)) for pid, n in self.db.execute(
-                f"SELECT paper_id, count(*) FROM library WHERE paper_id IN ({marks}) GROUP BY paper_id", chunk))
-        return found
-
     def match_keys(self, keys: Iterable[str]) -> dict[str, str]:
         """The stored paper each key names: an id itself, or a DOI, alias or title key of one."""
         keys = list(dict.fromkeys(k for k in keys if k))
         found: dict[str, str] = {}
         for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
-            found.update((pid, pid) for (pid,) in self.db.execute(f"SELECT id FROM papers WHERE id IN ({marks})", chunk))
+            rows = self.db.execute(f"SELECT id FROM papers WHERE id IN ({marks})", chunk)
+            found.update((pid, pid) for (pid,) in rows)
         found.update(self._papers_by_key([k for k in keys if k not in found]))
         return found
 
@@ -171,11 +170,12 @@ class PeopleMixin:
         with self._write_txn():
             if replace:
                 self.db.execute("DELETE FROM recommendations WHERE person_id = ?", (person_id,))
-            for paper_id, score, reason in rows:
-                self.db.execute("INSERT INTO recommendations (person_id, paper_id, score, reason, computed_at) "
-                                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, paper_id) DO UPDATE SET "
-                                "score = excluded.score, reason = excluded.reason, computed_at = excluded.computed_at",
-                                (person_id, paper_id, score, json.dumps(reason), now))
+            if rows:
+                self.db.executemany(
+                    "INSERT INTO recommendations (person_id, paper_id, score, reason, computed_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, paper_id) DO UPDATE SET "
+                    "score = excluded.score, reason = excluded.reason, computed_at = excluded.computed_at",
+                    [(person_id, paper_id, score, json.dumps(reason), now) for paper_id, score, reason in rows])
             self.db.execute("DELETE FROM recommendations WHERE person_id = ? AND paper_id NOT IN (SELECT paper_id "
                             "FROM recommendations WHERE person_id = ? ORDER BY score DESC LIMIT ?)",
                             (person_id, person_id, keep))
@@ -195,13 +195,12 @@ class PeopleMixin:
     # -- paper texts for the recommender -------------------------------------------------
     def paper_texts(self, *, after_pk: int | None = None, published: tuple[str, str] | None = None,
                     ids: Iterable[str] | None = None, limit: int | None = None) -> list[PaperText]:
-        """Title, abstract and authors of the papers added after ``after_pk``, published in
+        """Title, abstract, authors and day of the papers added after ``after_pk``, published in
         ``[start, end)``, or with these ids."""
-        select = "SELECT pk, id, title, abstract, authors FROM papers p"
         if ids is not None:
             found = []
             for chunk in _chunks(list(dict.fromkeys(ids))):
-                found += self.db.execute(f"{select} WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                found += self.db.execute(f"{_TEXTS} WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
             return [_text(r) for r in found]
         where, params = [], []
         if after_pk is not None:
@@ -210,7 +209,7 @@ class PeopleMixin:
         if published is not None:
             where.append("published >= ? AND published < ?")
             params += list(published)
-        sql = f"{select} WHERE {' AND '.join(where) or 'TRUE'} ORDER BY pk"
+        sql = f"{_TEXTS} WHERE {' AND '.join(where) or 'TRUE'} ORDER BY pk"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -224,8 +223,8 @@ class PeopleMixin:
     def sample_texts(self, before: str, n: int) -> list[PaperText]:
         """``n`` papers published before ``before``, spread over all of them, the same ones each
         time (ordered by a multiplicative hash of their key: a fixed shuffle)."""
-        rows = self.db.execute("SELECT pk, id, title, abstract, authors FROM papers WHERE published < ? "
-                               "ORDER BY (pk * 2654435761) % 4294967296, pk LIMIT ?", (before, n)).fetchall()
+        rows = self.db.execute(f"{_TEXTS} WHERE published < ? ORDER BY (pk * 2654435761) % 4294967296, pk LIMIT ?",
+                               (before, n)).fetchall()
         return [_text(r) for r in rows]
 
 
@@ -245,4 +244,5 @@ def _entry(row: Any) -> LibraryEntry:
 def _text(row: Any) -> PaperText:
     authors = row[4]
     return PaperText(pk=int(row[0]), id=row[1], title=row[2] or "", abstract=row[3] or "",
-                     authors=json.loads(authors) if isinstance(authors, str) else list(authors or []))
+                     authors=json.loads(authors) if isinstance(authors, str) else list(authors or []),
+                     published=row[5] or "")

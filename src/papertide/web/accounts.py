@@ -26,17 +26,15 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from papertide.app import people
 from papertide.digest import links
 from papertide.digest.deliver import Mailer
+from papertide.digest.periods import iso
 from papertide.digest.render import Rendered, build_message, message_id
 from papertide.errors import BadLink, PapertideError
 from papertide.store.base import OutboxRow, Person
 from papertide.web.errors import CrossSite, NotSignedIn
+from papertide.web.security import CSRF_COOKIE
 
 log = logging.getLogger("papertide.web")
 SESSION_COOKIE = "pt_session"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _signin_serializer(site: Any) -> URLSafeTimedSerializer:
@@ -52,7 +50,7 @@ def request_signin(site: Any, client: str, email: str, *, now: datetime | None =
     now = now or datetime.now(timezone.utc)
     person = people.ensure(site.store, address)
     nonce = secrets.token_urlsafe(12)
-    site.store.set_signin_nonce(person.id, nonce, _iso(now))
+    site.store.set_signin_nonce(person.id, nonce, iso(now))
     token = _signin_serializer(site).dumps({"s": person.id, "e": person.email, "n": nonce})
     url = links.base_url(site.settings) + "/signin/" + token
     return _mail_link(site, person, url, now)
@@ -110,8 +108,8 @@ def finish_signin(site: Any, token: str, *, now: datetime | None = None) -> tupl
         raise BadLink("this sign-in link was used already; ask for a new one")
     now = now or datetime.now(timezone.utc)
     cookie = secrets.token_urlsafe(32)
-    site.store.add_session(person.id, _hash(cookie), _iso(now),
-                           _iso(now + timedelta(days=int(site.settings.session_days))))
+    site.store.add_session(person.id, _hash(cookie), iso(now),
+                           iso(now + timedelta(days=int(site.settings.session_days))))
     return person, cookie
 
 
@@ -128,7 +126,7 @@ def current(site: Any, request: Request) -> Person | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie or len(cookie) > 100:
         return None
-    return site.store.session_person(_hash(cookie), _iso(datetime.now(timezone.utc)))
+    return site.store.session_person(_hash(cookie), iso(datetime.now(timezone.utc)))
 
 
 def required(site: Any, request: Request) -> Person:
@@ -136,6 +134,15 @@ def required(site: Any, request: Request) -> Person:
     if person is None:
         raise NotSignedIn("sign in first")
     return person
+
+
+def acting(site: Any, request: Request, csrf_token: str = "") -> Person:
+    """The signed-in person behind a state-changing request from this site's own pages
+    (origin checked, and the form's CSRF token when it sends one)."""
+    check_same_origin(request)
+    if csrf_token:
+        site.csrf.verify(request.cookies.get(CSRF_COOKIE), csrf_token)
+    return required(site, request)
 
 
 def sign_out(site: Any, request: Request) -> None:

@@ -77,11 +77,6 @@ def _site(request: Request) -> Site:
     return request.app.state.site
 
 
-def _acting(request: Request) -> Any:
-    accounts.check_same_origin(request)
-    return accounts.required(_site(request), request)
-
-
 @router.get("/recommendations", response_model=Recommendations, summary="Your recommendations")
 def recommendations(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
                     offset: Annotated[int, Query(ge=0, le=100)] = 0) -> dict[str, Any]:
@@ -104,13 +99,13 @@ def library(request: Request, tag: Annotated[str, Query(max_length=60)] = "") ->
 @router.put("/library/{paper_id:path}", response_model=Saved, summary="Save a paper")
 def save(request: Request, paper_id: PaperId) -> dict[str, Any]:
     """Put a stored paper in the signed-in person's library."""
-    person = _acting(request)
+    person = accounts.acting(_site(request), request)
     return {"saved": True, "new": lib.save(_site(request).store, person.id, paper_id)}
 
 
 @router.delete("/library/{paper_id:path}", response_model=Removed, summary="Remove a saved paper")
 def unsave(request: Request, paper_id: PaperId) -> dict[str, Any]:
-    person = _acting(request)
+    person = accounts.acting(_site(request), request)
     return {"removed": lib.remove(_site(request).store, person.id, paper_id)}
 
 
@@ -118,6 +113,6 @@ def unsave(request: Request, paper_id: PaperId) -> dict[str, Any]:
 def feedback(request: Request, paper_id: PaperId,
              verdict: Annotated[Literal["up", "down", "clear"], Query()]) -> dict[str, Any]:
     """👍 (`up`), 👎 (`down`: never recommended again) or `clear`, for the signed-in person."""
-    person = _acting(request)
+    person = accounts.acting(_site(request), request)
     people.rate(_site(request).store, person, paper_id, verdict)
     return {"paper_id": paper_id, "verdict": verdict}

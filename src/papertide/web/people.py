@@ -42,13 +42,25 @@ def _person_or_signin(request: Request) -> Any:
     return person, None
 
 
-def _acting(request: Request, csrf_token: str = "") -> Any:
-    """The signed-in person behind a POST from this site's own pages (CSRF and origin checked)."""
-    site = _site(request)
-    accounts.check_same_origin(request)
-    if csrf_token:
-        site.csrf.verify(request.cookies.get(CSRF_COOKIE), csrf_token)
-    return accounts.required(site, request)
+def _acting(request: Request, csrf_token: str) -> Any:
+    return accounts.acting(_site(request), request, csrf_token)
+
+
+def _bad_link(request: Request, exc: BadLink, *, again: bool = False) -> Response:
+    return render(request, "message.html", status=400, title="This link does not work", lines=[str(exc)],
+                  link=("/signin", "Ask for a new link") if again else None)
+
+
+def _feed_path(person: Any) -> str:
+    return f"/feeds/for-you/{person.feed_token}.atom"
+
+
+def _library_page(request: Request, person: Any, *, tag: str = "", report: Any = None, error: str = "",
+                  status: int = 200) -> Response:
+    everything = _site(request).store.library(person.id)
+    return render(request, "library.html", status=status, csrf=True, person=person, tag=tag, report=report,
+                  error=error, entries=[e for e in everything if not tag or tag in e.tags],
+                  tags=sorted({t for e in everything for t in e.tags}))
 
 
 _RESCORING: set[int] = set()  # people whose recommendations this worker is scoring now
@@ -108,8 +120,7 @@ def signin_link(request: Request, token: str) -> Response:
     try:
         person = accounts.signin_claims(_site(request), token)
     except BadLink as exc:
-        return render(request, "message.html", status=400, title="This link does not work", lines=[str(exc)],
-                      link=("/signin", "Ask for a new link"))
+        return _bad_link(request, exc, again=True)
     return render(request, "message.html", csrf=True, title="Sign in to papertide", lines=[f"as {person.email}"],
                   action="/signin/" + token, button="Sign in", headers={"Referrer-Policy": "no-referrer"})
 
@@ -121,8 +132,7 @@ def signin_finish(request: Request, token: str, csrf_token: Token = "") -> Respo
     try:
         _, cookie = accounts.finish_signin(site, token)
     except BadLink as exc:
-        return render(request, "message.html", status=400, title="This link does not work", lines=[str(exc)],
-                      link=("/signin", "Ask for a new link"))
+        return _bad_link(request, exc, again=True)
     response = RedirectResponse("/for-you", status_code=303)
     accounts.set_session_cookie(request, response, cookie, int(site.settings.session_days))
     return response
@@ -157,7 +167,7 @@ def for_you(request: Request, background: BackgroundTasks) -> Response:
     cards = {c.paper.id: c for c in site.cards([(r.paper.id, r.score) for r in recs])}
     items = [(cards[r.paper.id], r) for r in recs if r.paper.id in cards]
     return render(request, "for_you.html", csrf=True, person=person, items=items, preparing=preparing,
-                  library_size=library_size, feed=f"/feeds/for-you/{person.feed_token}.atom")
+                  library_size=library_size, feed=_feed_path(person))
 
 
 @router.post("/me/save")
@@ -194,7 +204,7 @@ def rate_link(request: Request, token: str) -> Response:
     try:
         _, paper_id, verdict = accounts.read_rating(site, token)
     except BadLink as exc:
-        return render(request, "message.html", status=400, title="This link does not work", lines=[str(exc)])
+        return _bad_link(request, exc)
     paper = site.paper(paper_id)
     word = "More like this" if verdict == "up" else "Not for me"
     return render(request, "message.html", title=word, lines=[paper.title], action="/rate/" + token, button=word,
@@ -207,7 +217,7 @@ def rate_link_post(request: Request, token: str) -> Response:
     try:
         person, paper_id, verdict = accounts.read_rating(site, token)
     except BadLink as exc:
-        return render(request, "message.html", status=400, title="This link does not work", lines=[str(exc)])
+        return _bad_link(request, exc)
     people.rate(site.store, person, paper_id, verdict)
     said = "More papers like it will come first." if verdict == "up" else "You will not see it again."
     return render(request, "message.html", title="Thanks", lines=[f"Noted. {said}"],
@@ -220,12 +230,7 @@ def library_page(request: Request, tag: Annotated[str, Query(max_length=60)] = "
     person, redirect = _person_or_signin(request)
     if redirect:
         return redirect
-    site = _site(request)
-    everything = site.store.library(person.id)
-    entries = [e for e in everything if not tag or tag in e.tags]
-    tags = sorted({t for e in everything for t in e.tags})
-    return render(request, "library.html", csrf=True, person=person, entries=entries, tags=tags, tag=tag,
-                  report=None, error="")
+    return _library_page(request, person, tag=tag)
 
 
 @router.post("/library/import", response_class=HTMLResponse)
@@ -242,15 +247,11 @@ def _import(request: Request, background: BackgroundTasks, data: bytes, name: st
     site = _site(request)
     person = _acting(request, csrf_token)
     _rescore_later(request, background, person)
-    everything = site.store.library(person.id)
     try:
-        report = lib.import_file(site.store, person.id, data, name=name, tags=lib.clean_tags(tags))
+        report = lib.import_file(site.store, person.id, data, name=name, tags=tags)
     except BadInput as exc:
-        return render(request, "library.html", status=400, csrf=True, person=person, entries=everything,
-                      tags=sorted({t for e in everything for t in e.tags}), tag="", report=None, error=str(exc))
-    everything = site.store.library(person.id)
-    return render(request, "library.html", csrf=True, person=person, entries=everything,
-                  tags=sorted({t for e in everything for t in e.tags}), tag="", report=report, error="")
+        return _library_page(request, person, error=str(exc), status=400)
+    return _library_page(request, person, report=report)
 
 
 @router.post("/library/edit")
@@ -281,7 +282,7 @@ def account_page(request: Request) -> Response:
     if redirect:
         return redirect
     return render(request, "account.html", csrf=True, person=person,
-                  feed=f"/feeds/for-you/{person.feed_token}.atom")
+                  feed=_feed_path(person))
 
 
 @router.post("/account/feed")
@@ -306,7 +307,7 @@ def account_delete(request: Request, csrf_token: Token = "", confirm: Annotated[
     person = _acting(request, csrf_token)
     if confirm != "yes":
         return render(request, "account.html", status=400, csrf=True, person=person,
-                      feed=f"/feeds/for-you/{person.feed_token}.atom", error="tick the box to erase your account")
+                      feed=_feed_path(person), error="tick the box to erase your account")
     counts = people.delete(site.store, person)
     response = render(request, "message.html", title="Your account is erased", lines=[
         f"{person.email} and everything papertide kept for it are gone: {counts['library']} saved papers, "

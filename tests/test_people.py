@@ -54,6 +54,8 @@ def test_bibtex_import_matches_keeps_unmatched_and_reports_malformed_lines(peopl
     assert len(entries) == 23 and sum(e.paper_id is None for e in entries) == 3
     again = lib.import_file(people_store, person.id, text.encode())
     assert again.duplicates == 23 and len(people_store.library(person.id)) == 23
+    saves = people_store.signal_history([records[0]["id"]], ["saves"])[records[0]["id"]]["saves"]
+    assert saves[-1][1] == 1  # importing the same file again counts no second save
 
 
 def test_title_match_without_ids_and_ris_and_csl_json(people_store, arxiv_slice) -> None:

@@ -114,8 +114,9 @@ def import_file(store: Any, person_id: int, data: bytes | str, *, name: str = ""
             report.unmatched += 1
     added = store.add_entries(person_id, entries)
     report.duplicates = len(entries) - len(added)
-    for paper in matches.values():
-        store.record_local_signal(paper.id, "saves")
+    for entry in added:  # a paper already saved counts once, however often it is imported
+        if entry.paper_id:
+            store.record_local_signal(entry.paper_id, "saves")
     return report
 
 
